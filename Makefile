@@ -1,0 +1,67 @@
+# Build, test and install nspawn-tray.
+#
+#   make build | unit | fmt-check | install | uninstall | clean
+#
+# Install locations follow the GNU conventions; override any of them, and
+# DESTDIR for staged installs, e.g. make install PREFIX=/usr DESTDIR=/tmp/pkg
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+APPLICATIONSDIR ?= $(DATADIR)/applications
+ICONDIR    ?= $(DATADIR)/icons/hicolor/scalable/apps
+APPSDIR    ?= $(SYSCONFDIR)/nspawn-tray/apps.d
+
+GO      ?= go
+INSTALL ?= install
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+BIN := build/nspawn-tray
+
+# Every installed file, as SOURCE:DESTINATION:MODE. install and uninstall
+# both read this one list, so they cannot drift apart. (Paths therefore must
+# not contain ':' or spaces.)
+INSTALLED_FILES = \
+	$(BIN):$(BINDIR)/nspawn-tray:0755 \
+	packaging/nspawn-tray.sysusers:$(SYSUSERSDIR)/nspawn-tray.conf:0644 \
+	icons/nspawn-tray.svg:$(ICONDIR)/nspawn-tray.svg:0644
+
+field = $(word $(1),$(subst :, ,$(2)))
+
+define newline
+
+
+endef
+
+.PHONY: all build install uninstall unit fmt-check clean
+
+all: build
+
+# Always invoke go build: its cache knows better than make whether the
+# binary is up to date.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
+
+install: build
+	$(foreach f,$(INSTALLED_FILES),$(INSTALL) -D -m $(call field,3,$(f)) $(call field,1,$(f)) '$(DESTDIR)$(call field,2,$(f))'$(newline))
+	$(INSTALL) -d -m 0755 '$(DESTDIR)$(APPSDIR)'
+
+# Removes only the files install put there. Directories stay: they may be
+# shared with other packages, and apps.d holds the admin's definitions.
+uninstall:
+	rm -f $(foreach f,$(INSTALLED_FILES),'$(DESTDIR)$(call field,2,$(f))')
+
+unit:
+	$(GO) vet ./...
+	$(GO) test ./...
+
+fmt-check:
+	@files=$$(gofmt -l .); \
+	if [ -n "$$files" ]; then echo "not gofmt-ed:"; echo "$$files"; exit 1; fi
+
+clean:
+	rm -rf build
+
+-include testhost/testhost.mk

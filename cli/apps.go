@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/nspawn-tray/nspawn-tray/config"
+)
+
+// appJSON is the stable --json shape, kept apart from config.App so the
+// file format and the output format can change independently.
+type appJSON struct {
+	ID    string   `json:"id"`
+	Name  string   `json:"name"`
+	Image string   `json:"image"`
+	Exec  []string `json:"exec"`
+	File  string   `json:"file"`
+}
+
+func appsFlags(fs *flag.FlagSet) func(*env, []string) int {
+	dir := fs.String("dir", config.DefaultDir, "read app definitions from `DIR`")
+	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+	return func(e *env, args []string) int {
+		if !e.noArgs("apps", args) {
+			return exitUsage
+		}
+		apps, loadErr := config.LoadDir(*dir, config.Options{})
+		var err error
+		if *asJSON {
+			err = writeAppsJSON(e.stdout, apps)
+		} else {
+			err = writeAppsTable(e.stdout, apps, *dir)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
+			return exitFail
+		}
+		if loadErr != nil {
+			for _, err := range leafErrors(loadErr) {
+				fmt.Fprintf(e.stderr, "%s: %s\n", progName, oneLine(err.Error()))
+			}
+			return exitFail
+		}
+		return exitOK
+	}
+}
+
+func writeAppsJSON(w io.Writer, apps []config.App) error {
+	out := make([]appJSON, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, appJSON{ID: a.ID, Name: a.Name, Image: a.Image, Exec: a.Exec, File: a.File})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func writeAppsTable(w io.Writer, apps []config.App, dir string) error {
+	if len(apps) == 0 {
+		_, err := fmt.Fprintf(w, "No apps in %s.\n", dir)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tIMAGE\tEXEC")
+	for _, a := range apps {
+		args := make([]string, len(a.Exec))
+		for i, arg := range a.Exec {
+			args[i] = shellQuote(arg)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.ID, a.Name, a.Image, strings.Join(args, " "))
+	}
+	return tw.Flush()
+}
+
+// shellQuote shows an argv element so the list reads like a command line
+// and control characters cannot reach the terminal.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./:=@%+,", r)))
+	}) < 0 {
+		return s
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// leafErrors flattens errors.Join trees so each problem gets its own line.
+func leafErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

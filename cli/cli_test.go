@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, p Program, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = p.Run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"-h"}, {"help"},
+		{"apps", "--help"}, {"apps", "-h"}, {"help", "apps"},
+		{"version", "--help"}, {"help", "version"},
+		{"help", "--help"}, {"help", "help"},
+	} {
+		code, stdout, stderr := run(t, Program{}, args...)
+		if code != 0 || !strings.HasPrefix(stdout, "Usage: nspawn-tray") || stderr != "" {
+			t.Errorf("%q: code %d, stdout %q, stderr %q; want 0 and usage on stdout", args, code, stdout, stderr)
+		}
+	}
+	_, stdout, _ := run(t, Program{}, "--help")
+	for _, c := range commands {
+		if !strings.Contains(stdout, "\n  "+c.name+" ") {
+			t.Errorf("--help does not list %s:\n%s", c.name, stdout)
+		}
+	}
+	_, stdout, _ = run(t, Program{}, "apps", "--help")
+	if !strings.Contains(stdout, "--dir DIR") || !strings.Contains(stdout, "--json") {
+		t.Errorf("apps --help lacks its flags:\n%s", stdout)
+	}
+}
+
+func TestNoArgs(t *testing.T) {
+	code, stdout, stderr := run(t, Program{})
+	if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "Usage: nspawn-tray") {
+		t.Errorf("no args: code %d, stdout %q, stderr %q; want 2 and usage on stderr", code, stdout, stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"foo"}, `nspawn-tray: unknown command "foo" (see 'nspawn-tray --help')`},
+		{[]string{"--bogus"}, `nspawn-tray: unknown flag "--bogus" (see 'nspawn-tray --help')`},
+		{[]string{"-x", "apps"}, `nspawn-tray: unknown flag "--x" (see 'nspawn-tray --help')`},
+		{[]string{"--log-level", "loud", "version"}, `nspawn-tray: invalid log level "loud" (see 'nspawn-tray --help')`},
+		{[]string{"--log-level"}, `nspawn-tray: flag --log-level needs an argument (see 'nspawn-tray --help')`},
+		{[]string{"apps", "--bogus"}, `nspawn-tray apps: unknown flag "--bogus" (see 'nspawn-tray apps --help')`},
+		{[]string{"apps", "--dir"}, `nspawn-tray apps: flag --dir needs an argument (see 'nspawn-tray apps --help')`},
+		{[]string{"apps", "extra"}, `nspawn-tray apps: unexpected argument "extra" (see 'nspawn-tray apps --help')`},
+		{[]string{"apps", "--json=maybe"}, `nspawn-tray apps: invalid boolean value "maybe" for -json: parse error (see 'nspawn-tray apps --help')`},
+		{[]string{"version", "--short"}, `nspawn-tray version: unknown flag "--short" (see 'nspawn-tray version --help')`},
+		{[]string{"version", "x"}, `nspawn-tray version: unexpected argument "x" (see 'nspawn-tray version --help')`},
+		{[]string{"help", "nope"}, `nspawn-tray help: unknown command "nope" (see 'nspawn-tray help --help')`},
+		{[]string{"foo\nbar"}, `nspawn-tray: unknown command "foo\nbar" (see 'nspawn-tray --help')`},
+	} {
+		code, stdout, stderr := run(t, Program{}, tc.args...)
+		if code != 2 || stdout != "" || stderr != tc.want+"\n" {
+			t.Errorf("%q: code %d, stdout %q, stderr %q; want 2, nothing, %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := run(t, Program{Version: "1.2.3"}, "version")
+	if code != 0 || stdout != "nspawn-tray 1.2.3\n" {
+		t.Errorf("version: %d %q", code, stdout)
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	var level slog.LevelVar
+	if code, _, stderr := run(t, Program{LogLevel: &level}, "--log-level", "debug", "version"); code != 0 {
+		t.Fatalf("code %d: %s", code, stderr)
+	}
+	if level.Level() != slog.LevelDebug {
+		t.Errorf("level = %v, want debug", level.Level())
+	}
+}
+
+func writeApps(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const spotify = `name = "Spotify"
+image = "spotify"
+exec = ["/usr/bin/spotify", "--uri", "it's here", "a\u001bb"]
+`
+
+func TestApps(t *testing.T) {
+	good := writeApps(t, map[string]string{"spotify.toml": spotify, "notes.txt": "x"})
+	bad := writeApps(t, map[string]string{
+		"spotify.toml": spotify,
+		"broken.toml":  "name = \"x\"\nimgae = \"y\"\n",
+		"Bad.toml":     spotify,
+	})
+
+	t.Run("table", func(t *testing.T) {
+		code, stdout, stderr := run(t, Program{}, "apps", "--dir", good)
+		want := "ID       NAME     IMAGE    EXEC\n" +
+			`spotify  Spotify  spotify  /usr/bin/spotify --uri 'it'\''s here' "a\x1bb"` + "\n"
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("code %d, stderr %q, stdout:\n%s\nwant:\n%s", code, stderr, stdout, want)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		code, stdout, stderr := run(t, Program{}, "apps", "--dir", good, "--json")
+		var got []appJSON
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != 0 || stderr != "" {
+			t.Fatalf("code %d, stderr %q, %v:\n%s", code, stderr, err, stdout)
+		}
+		if len(got) != 1 || got[0].ID != "spotify" || got[0].Exec[2] != "it's here" || got[0].File != filepath.Join(good, "spotify.toml") {
+			t.Errorf("got %+v", got)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "none")
+		if code, stdout, _ := run(t, Program{}, "apps", "--dir", missing, "--json"); code != 0 || stdout != "[]\n" {
+			t.Errorf("json: code %d, %q", code, stdout)
+		}
+		if code, stdout, _ := run(t, Program{}, "apps", "--dir", missing); code != 0 || !strings.Contains(stdout, "No apps") {
+			t.Errorf("table: code %d, %q", code, stdout)
+		}
+	})
+	t.Run("bad", func(t *testing.T) {
+		code, stdout, stderr := run(t, Program{}, "apps", "--dir", bad)
+		if code != 1 {
+			t.Errorf("code %d, want 1", code)
+		}
+		if !strings.Contains(stdout, "\nspotify ") {
+			t.Errorf("good app not listed:\n%s", stdout)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		want := []string{
+			"nspawn-tray: " + filepath.Join(bad, "Bad.toml") + `: file name: invalid app id "Bad"`,
+			"nspawn-tray: " + filepath.Join(bad, "broken.toml") + `:2: unknown key "imgae"`,
+		}
+		if len(lines) != len(want) {
+			t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), stderr)
+		}
+		for i := range want {
+			if !strings.HasPrefix(lines[i], want[i]) {
+				t.Errorf("stderr line %d = %q, want prefix %q", i, lines[i], want[i])
+			}
+		}
+	})
+}

@@ -1,0 +1,372 @@
+// Package config reads app definitions: one TOML file per app in an apps.d
+// directory, named ID.toml.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultDir is where the admin puts app definitions.
+const DefaultDir = "/etc/nspawn-tray/apps.d"
+
+// maxFileSize caps what we read, since the privileged side parses these files.
+const maxFileSize = 1 << 20
+
+// App is one app definition. To add a key, add a field with a toml tag and,
+// if it needs checking, a line in App.validate.
+type App struct {
+	ID    string   `toml:"-"`
+	Name  string   `toml:"name"`
+	Image string   `toml:"image"`
+	Exec  []string `toml:"exec"`
+	File  string   `toml:"-"`
+}
+
+// Options control how strictly LoadDir treats the files it reads.
+type Options struct {
+	// RequireRootOwned refuses the directory and any file in it that is a
+	// symlink, not a regular file/directory, not owned by root, or group- or
+	// world-writable. The privileged side sets it so it never takes
+	// configuration from anything a user could have written.
+	RequireRootOwned bool
+}
+
+// FileError is a problem with one definition file, at a line if known.
+type FileError struct {
+	File string
+	Line int // 0 if the problem has no single line
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Load reads and validates the app definition at path. Its ID is the file
+// name without ".toml". All problems found are returned, joined.
+func Load(path string) (App, error) {
+	open := func() (*os.File, error) {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+	data, err := readFile(path, open, Options{})
+	if err != nil {
+		return App{}, err
+	}
+	return parse(path, data)
+}
+
+// LoadDir loads every *.toml file in dir, sorted by ID. A missing dir holds
+// no apps. It returns the apps that are valid together with the errors of
+// all that are not (joined), so a caller can report everything at once.
+func LoadDir(dir string, opts Options) ([]App, error) {
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	if opts.RequireRootOwned {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Open(dir, flags, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		switch err {
+		case unix.ELOOP:
+			return nil, &FileError{File: dir, Err: errors.New("is a symlink, refused")}
+		case unix.ENOTDIR:
+			// O_DIRECTORY wins over O_NOFOLLOW, so tell the two apart here.
+			if fi, lerr := os.Lstat(dir); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+				return nil, &FileError{File: dir, Err: errors.New("is a symlink, refused")}
+			}
+			return nil, &FileError{File: dir, Err: errors.New("not a directory")}
+		}
+		return nil, fmt.Errorf("open app directory %s: %w", dir, err)
+	}
+	d := os.NewFile(uintptr(fd), dir)
+	defer d.Close()
+	if opts.RequireRootOwned {
+		fi, err := d.Stat()
+		if err == nil {
+			err = checkRootOwned(fi, true)
+		}
+		if err != nil {
+			return nil, &FileError{File: dir, Err: err}
+		}
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("read app directory %s: %w", dir, err)
+	}
+	slices.Sort(names)
+
+	var apps []App
+	var errs []error
+	for _, name := range names {
+		// Dot files are editor and package-manager leftovers (.#foo.toml,
+		// .foo.toml.dpkg-new does not match anyway): not definitions.
+		if !strings.HasSuffix(name, ".toml") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		// Opening relative to the directory we checked means a swapped
+		// directory cannot redirect us.
+		open := func() (*os.File, error) {
+			flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK
+			if opts.RequireRootOwned {
+				flags |= unix.O_NOFOLLOW
+			}
+			fd, err := unix.Openat(fd, name, flags, 0)
+			if err != nil {
+				return nil, err
+			}
+			return os.NewFile(uintptr(fd), path), nil
+		}
+		data, err := readFile(path, open, opts)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		app, err := parse(path, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		apps = append(apps, app)
+	}
+	// Sorting names sorts IDs, since every ID is name minus a common suffix.
+	return apps, errors.Join(errs...)
+}
+
+func readFile(path string, open func() (*os.File, error), opts Options) ([]byte, error) {
+	f, err := open()
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, &FileError{File: path, Err: errors.New("is a symlink, refused")}
+		}
+		return nil, &FileError{File: path, Err: fmt.Errorf("open: %w", err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &FileError{File: path, Err: fmt.Errorf("stat: %w", err)}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &FileError{File: path, Err: errors.New("not a regular file")}
+	}
+	if opts.RequireRootOwned {
+		if err := checkRootOwned(fi, false); err != nil {
+			return nil, &FileError{File: path, Err: err}
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, &FileError{File: path, Err: fmt.Errorf("read: %w", err)}
+	}
+	if len(data) > maxFileSize {
+		return nil, &FileError{File: path, Err: fmt.Errorf("larger than %d bytes", maxFileSize)}
+	}
+	return data, nil
+}
+
+// checkRootOwned is given the result of an fstat of the open file, not of a
+// path, so nothing can be swapped in between the check and the read.
+func checkRootOwned(fi os.FileInfo, dir bool) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !ok:
+		return errors.New("cannot tell the owner")
+	case dir && !fi.IsDir():
+		return errors.New("not a directory")
+	case !dir && !fi.Mode().IsRegular():
+		return errors.New("not a regular file")
+	case st.Uid != 0:
+		return fmt.Errorf("owned by uid %d, must be owned by root", st.Uid)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("mode %04o is group- or world-writable", fi.Mode().Perm())
+	}
+	return nil
+}
+
+// parse decodes and validates one definition. Each top-level key is decoded
+// on its own so a type error can name its key and line.
+func parse(path string, data []byte) (App, error) {
+	app := App{ID: strings.TrimSuffix(filepath.Base(path), ".toml"), File: path}
+	fileErr := func(line int, err error) error { return &FileError{File: path, Line: line, Err: err} }
+
+	var raw map[string]toml.Primitive
+	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&raw)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return App{}, fileErr(pe.Position.Line, errors.New(pe.Message))
+		}
+		return App{}, fileErr(0, err)
+	}
+	lines := scanKeyLines(string(data))
+
+	var errs []error
+	if err := ValidID(app.ID); err != nil {
+		errs = append(errs, fileErr(0, fmt.Errorf("file name: %w", err)))
+	}
+
+	fields := app.fields()
+	unknown := map[string]bool{}
+	seen := map[string]bool{}
+	// md.Keys gives document order; a dotted key like a.b = 1 appears only
+	// as "a.b", so take the first element of each.
+	for _, k := range md.Keys() {
+		top := k[0]
+		if seen[top] {
+			continue
+		}
+		seen[top] = true
+		line := lines.lineOf(toml.Key{top})
+		ptr, ok := fields[top]
+		if !ok {
+			unknown[top] = true
+			errs = append(errs, fileErr(line, fmt.Errorf("unknown key %s", quote(top))))
+			continue
+		}
+		if err := md.PrimitiveDecode(raw[top], ptr); err != nil {
+			var v any
+			_ = md.PrimitiveDecode(raw[top], &v)
+			errs = append(errs, fileErr(line, fmt.Errorf("key %s must be %s, not %s",
+				quote(top), describeType(reflect.TypeOf(ptr).Elem()), describeValue(v))))
+		}
+	}
+	// Sub-keys of known tables that no field took.
+	for _, k := range md.Undecoded() {
+		if len(k) > 1 && !unknown[k[0]] {
+			errs = append(errs, fileErr(lines.lineOf(k), fmt.Errorf("unknown key %s", quote(k.String()))))
+		}
+	}
+	if len(errs) > 0 {
+		return App{}, errors.Join(errs...)
+	}
+
+	for _, c := range app.checks() {
+		if !md.IsDefined(c.key) {
+			errs = append(errs, fileErr(0, fmt.Errorf("missing required key %q", c.key)))
+			continue
+		}
+		if err := c.check(); err != nil {
+			errs = append(errs, fileErr(lines.lineOf(toml.Key{c.key}), err))
+		}
+	}
+	if len(errs) > 0 {
+		return App{}, errors.Join(errs...)
+	}
+	return app, nil
+}
+
+// fields maps each TOML key to the field it decodes into.
+func (a *App) fields() map[string]any {
+	fields := map[string]any{}
+	v := reflect.ValueOf(a).Elem()
+	for i := range v.NumField() {
+		tag := v.Type().Field(i).Tag.Get("toml")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[strings.Split(tag, ",")[0]] = v.Field(i).Addr().Interface()
+	}
+	return fields
+}
+
+type check struct {
+	key   string
+	check func() error
+}
+
+// checks lists the required keys and their validators, in the order errors
+// should be reported.
+func (a *App) checks() []check {
+	return []check{
+		{"name", func() error { return ValidName(a.Name) }},
+		{"image", func() error { return ValidImage(a.Image) }},
+		{"exec", func() error { return ValidExec(a.Exec) }},
+	}
+}
+
+// Validate checks an App built or changed in code, with the same rules Load
+// applies.
+func (a App) Validate() error {
+	var errs []error
+	if err := ValidID(a.ID); err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range a.checks() {
+		if err := c.check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.String {
+			return "an array of strings"
+		}
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "a table"
+	}
+	return t.String()
+}
+
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case time.Time:
+		return "a date/time"
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	case []any:
+		for _, e := range v {
+			if d := describeValue(e); d != "a string" {
+				return "an array containing " + d
+			}
+		}
+		return "an array"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,171 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"spotify", true},
+		{"a", true},
+		{"0", true},
+		{"google-chrome", true},
+		{"a-", true},
+		{strings.Repeat("a", 40), true},
+		{strings.Repeat("a", 41), false},
+		{"", false},
+		{"-a", false},
+		{"Spotify", false},
+		{"a_b", false},
+		{"a.b", false},
+		{".", false},
+		{"..", false},
+		{"../x", false},
+		{"a/b", false},
+		{"a;b", false},
+		{"$(x)", false},
+		{"--bind=/", false},
+		{"a\x00", false},
+		{"a b", false},
+		{"\xff", false},
+		{"é", false},
+	} {
+		err := ValidID(tc.id)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidID) {
+			t.Errorf("ValidID(%q) = %v, not ErrInvalidID", tc.id, err)
+		}
+	}
+}
+
+func TestValidImage(t *testing.T) {
+	for _, tc := range []struct {
+		image string
+		ok    bool
+	}{
+		{"spotify", true},
+		{"Debian_12.5-x", true},
+		{"a.b.c", true},
+		{"a..b", false}, // systemd machine names are host names: no empty labels
+		{"a.", false},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{".hidden", false},
+		{"-a", false},
+		{"--bind=/", false},
+		{"../etc", false},
+		{"a/b", false},
+		{"/", false},
+		{"a;b", false},
+		{"$(x)", false},
+		{"a b", false},
+		{"a\x00b", false},
+		{"a\n", false},
+		{"\xff", false},
+		{"ä", false},
+	} {
+		err := ValidImage(tc.image)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidImage(%q) = %v, want ok=%v", tc.image, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidImage) {
+			t.Errorf("ValidImage(%q) = %v, not ErrInvalidImage", tc.image, err)
+		}
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"Spotify", true},
+		{"Google Chrome (stable)", true},
+		{"$(x); rm -rf / ../", true}, // only ever displayed
+		{"Größe 日本", true},
+		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 129), false},
+		{strings.Repeat("é", 65), false}, // 130 bytes
+		{"", false},
+		{"a\nExec=evil", false},
+		{"a\tb", false},
+		{"a\x00", false},
+		{"a\x7f", false},
+		{"a\u0085", false}, // C1 control (NEL)
+		{"\xff\xfe", false},
+	} {
+		err := ValidName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidName) {
+			t.Errorf("ValidName(%q) = %v, not ErrInvalidName", tc.name, err)
+		}
+	}
+}
+
+func TestValidExec(t *testing.T) {
+	many := make([]string, 257)
+	for i := range many {
+		many[i] = "x"
+	}
+	for _, tc := range []struct {
+		desc string
+		argv []string
+		ok   bool
+	}{
+		{"bare command", []string{"spotify"}, true},
+		{"absolute", []string{"/usr/bin/spotify", "--uri", "x"}, true},
+		{"shell metacharacters are just bytes in argv", []string{"echo", "$(x)", ";", "`id`", "--bind=/"}, true},
+		{"empty later arg", []string{"echo", ""}, true},
+		{"256 args", many[:256], true},
+		{"max-length arg", []string{"echo", strings.Repeat("a", 4096)}, true},
+		{"nil", nil, false},
+		{"empty", []string{}, false},
+		{"empty program", []string{""}, false},
+		{"relative path", []string{"./run"}, false},
+		{"parent path", []string{"../bin/sh"}, false},
+		{"relative with dir", []string{"bin/sh"}, false},
+		{"257 args", many, false},
+		{"overlong arg", []string{"echo", strings.Repeat("a", 4097)}, false},
+		{"NUL in program", []string{"/bin/sh\x00x"}, false},
+		{"NUL in arg", []string{"echo", "a\x00b"}, false},
+		{"non-UTF-8 arg", []string{"echo", "\xff"}, false},
+		{"non-UTF-8 program", []string{"\xc3"}, false},
+	} {
+		err := ValidExec(tc.argv)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: ValidExec(%q) = %v, want ok=%v", tc.desc, tc.argv, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidExec) {
+			t.Errorf("%s: ValidExec = %v, not ErrInvalidExec", tc.desc, err)
+		}
+	}
+}
+
+// Messages end up on one terminal line, so untrusted input must be quoted
+// and truncated in them.
+func TestErrorMessagesAreOneShortLine(t *testing.T) {
+	long := strings.Repeat("\n", 5000)
+	for _, err := range []error{
+		ValidID(long), ValidImage(long), ValidName(long), ValidName("a\nb"),
+		ValidExec([]string{long}), ValidExec([]string{"x", "a\x00\n"}),
+	} {
+		if err == nil {
+			t.Fatal("unexpectedly valid")
+		}
+		if msg := err.Error(); strings.ContainsAny(msg, "\n\x00") || len(msg) > 200 {
+			t.Errorf("message not one short line: %q", msg)
+		}
+	}
+}

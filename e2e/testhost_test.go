@@ -1,0 +1,93 @@
+//go:build e2e
+
+// Package e2e holds the end-to-end tests. They run on the machine that runs
+// `make test` and act inside the booted test host through testhost/run, so
+// every check meets the real systemd, dbus, polkitd, machined, X server,
+// PulseAudio and panel. Run them with `make e2e` (or `make test`).
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// repoRoot is the checkout these tests belong to.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the e2e package")
+	}
+	return filepath.Dir(filepath.Dir(file))
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// inHost runs argv in the test host as user, with stdin (may be empty).
+func inHost(t testing.TB, user, stdin string, argv ...string) result {
+	t.Helper()
+	args := append([]string{"--user", user, "--"}, argv...)
+	cmd := exec.Command(filepath.Join(repoRoot(t), "testhost", "run"), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("testhost/run %v: %v", argv, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// mustRun runs argv and fails the test unless it exits 0.
+func mustRun(t testing.TB, user string, argv ...string) string {
+	t.Helper()
+	r := inHost(t, user, "", argv...)
+	if r.code != 0 {
+		t.Fatalf("%s: %q exited %d\nstdout: %s\nstderr: %s", user, argv, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// eventually retries check until it returns "" or the deadline passes; the
+// last complaint is the failure message. Waiting is for the system to settle,
+// never an assertion about speed.
+func eventually(t testing.TB, within time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMain(m *testing.M) {
+	// The host must be up: `make e2e` brings it up first. A clear message
+	// beats a hundred identical failures.
+	root, _ := os.Getwd()
+	if out, err := exec.Command(filepath.Join(filepath.Dir(root), "testhost", "run"), "--", "true").CombinedOutput(); err != nil {
+		os.Stderr.WriteString("e2e: the test host is not usable (run `make testhost`): " + strings.TrimSpace(string(out)) + "\n")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}

@@ -1,0 +1,25 @@
+# The test host and the two commands of the README: `make demo`, `make test`.
+# Included from the Makefile.
+
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: host-deps testhost testhost-stop e2e test demo
+
+host-deps:
+	@testhost/host-deps
+
+# Idempotent: a running host only gets the fresh build installed.
+testhost: host-deps build
+	@testhost/up
+
+testhost-stop:
+	@testhost/stop
+
+# -count=1: the test host's state is outside Go's test cache.
+e2e: testhost
+	go test -tags e2e -count=1 -v ./e2e/
+
+test: host-deps unit e2e
+
+demo: testhost
+	@testhost/demo
