@@ -13,6 +13,9 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 APPLICATIONSDIR ?= $(DATADIR)/applications
 ICONDIR    ?= $(DATADIR)/icons/hicolor/scalable/apps
 APPSDIR    ?= $(SYSCONFDIR)/nspawn-tray/apps.d
+DBUSDIR    ?= $(DATADIR)/dbus-1
+POLKITDIR  ?= $(DATADIR)/polkit-1
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
 GO      ?= go
 INSTALL ?= install
@@ -26,7 +29,12 @@ BIN := build/nspawn-tray
 INSTALLED_FILES = \
 	$(BIN):$(BINDIR)/nspawn-tray:0755 \
 	packaging/nspawn-tray.sysusers:$(SYSUSERSDIR)/nspawn-tray.conf:0644 \
-	icons/nspawn-tray.svg:$(ICONDIR)/nspawn-tray.svg:0644
+	icons/nspawn-tray.svg:$(ICONDIR)/nspawn-tray.svg:0644 \
+	build/io.github.nspawn_tray.Launcher1.service:$(DBUSDIR)/system-services/io.github.nspawn_tray.Launcher1.service:0644 \
+	packaging/io.github.nspawn_tray.Launcher1.conf:$(DBUSDIR)/system.d/io.github.nspawn_tray.Launcher1.conf:0644 \
+	build/nspawn-tray-daemon.service:$(UNITDIR)/nspawn-tray-daemon.service:0644 \
+	packaging/io.github.nspawn-tray.policy:$(POLKITDIR)/actions/io.github.nspawn-tray.policy:0644 \
+	packaging/50-nspawn-tray.rules:$(POLKITDIR)/rules.d/50-nspawn-tray.rules:0644
 
 field = $(word $(1),$(subst :, ,$(2)))
 
@@ -35,7 +43,7 @@ define newline
 
 endef
 
-.PHONY: all build install uninstall unit fmt-check clean
+.PHONY: all build install uninstall unit fmt-check clean FORCE
 
 all: build
 
@@ -44,7 +52,12 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
 
-install: build
+# Files that name the installed binary's path.
+build/%: packaging/%.in FORCE
+	@mkdir -p build
+	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@.tmp && mv $@.tmp $@
+
+install: build build/io.github.nspawn_tray.Launcher1.service build/nspawn-tray-daemon.service
 	$(foreach f,$(INSTALLED_FILES),$(INSTALL) -D -m $(call field,3,$(f)) $(call field,1,$(f)) '$(DESTDIR)$(call field,2,$(f))'$(newline))
 	$(INSTALL) -d -m 0755 '$(DESTDIR)$(APPSDIR)'
 

@@ -34,6 +34,12 @@ type command struct {
 	summary string
 	args    string // synopsis after the flags, e.g. "APP"
 	flags   func(fs *flag.FlagSet) func(e *env, args []string) int
+	// hidden commands are internal steps: they have --help but are not
+	// listed in the overall usage.
+	hidden bool
+	// rawArgs commands parse their own arguments (exec-as: everything after
+	// its own options belongs to the app).
+	rawArgs bool
 }
 
 // commands is in the order help lists them.
@@ -43,6 +49,12 @@ func init() {
 	// Assigned here because help refers back to the list.
 	commands = []command{
 		{name: "apps", summary: "List the app definitions", flags: appsFlags},
+		{name: "launch", summary: "Start an app in its container", args: "APP [-- ARGS...]", flags: launchFlags},
+		{name: "ps", summary: "List the running app instances", flags: psFlags},
+		{name: "stop", summary: "Stop a running app instance", args: "MACHINE", flags: stopFlags},
+		{name: "daemon", summary: "Run the privileged launcher service (started by D-Bus)", flags: daemonFlags},
+		{name: "exec-as", summary: "Become the user and run the app (inside the container)", args: "--uid N --gid N --home DIR -- ARGV...", flags: execAsFlags, hidden: true, rawArgs: true},
+		{name: "cleanup-instance", summary: "Remove what a launch staged (run by the instance's unit)", args: "MACHINE", flags: cleanupFlags, hidden: true},
 		{name: "version", summary: "Print the version", flags: versionFlags},
 		{name: "help", summary: "Show help for nspawn-tray or a command", args: "[COMMAND]", flags: helpFlags},
 	}
@@ -99,6 +111,9 @@ func (e *env) runCommand(name string, args []string) int {
 	}
 	fs := newFlagSet(progName + " " + cmd.name)
 	run := cmd.flags(fs)
+	if cmd.rawArgs && !(len(args) == 1 && (args[0] == "--help" || args[0] == "-h")) {
+		return run(e, args)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			e.commandUsage(e.stdout, cmd, fs)
@@ -164,6 +179,9 @@ func (e *env) usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Run apps that live in systemd-nspawn containers like native desktop apps.\n\n")
 	fmt.Fprintf(w, "Commands:\n")
 	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nOptions (before the command):\n")

@@ -22,6 +22,8 @@ func TestHelp(t *testing.T) {
 		{"--help"}, {"-h"}, {"help"},
 		{"apps", "--help"}, {"apps", "-h"}, {"help", "apps"},
 		{"version", "--help"}, {"help", "version"},
+		{"launch", "--help"}, {"ps", "--help"}, {"stop", "--help"}, {"daemon", "--help"},
+		{"exec-as", "--help"}, {"cleanup-instance", "-h"},
 		{"help", "--help"}, {"help", "help"},
 	} {
 		code, stdout, stderr := run(t, Program{}, args...)
@@ -31,8 +33,13 @@ func TestHelp(t *testing.T) {
 	}
 	_, stdout, _ := run(t, Program{}, "--help")
 	for _, c := range commands {
-		if !strings.Contains(stdout, "\n  "+c.name+" ") {
-			t.Errorf("--help does not list %s:\n%s", c.name, stdout)
+		if listed := strings.Contains(stdout, "\n  "+c.name+" "); listed == c.hidden {
+			t.Errorf("--help lists %s: %v, want %v:\n%s", c.name, listed, !c.hidden, stdout)
+		}
+		// Every command, internal ones included, has its own help.
+		code, out, _ := run(t, Program{}, c.name, "--help")
+		if code != 0 || !strings.HasPrefix(out, "Usage: nspawn-tray "+c.name) {
+			t.Errorf("%s --help: code %d, stdout %q", c.name, code, out)
 		}
 	}
 	_, stdout, _ = run(t, Program{}, "apps", "--help")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,15 +25,50 @@ const DefaultDir = "/etc/nspawn-tray/apps.d"
 // maxFileSize caps what we read, since the privileged side parses these files.
 const maxFileSize = 1 << 20
 
-// App is one app definition. To add a key, add a field with a toml tag and,
-// if it needs checking, a line in App.validate.
+// App is one app definition. To add a key, add a field with a toml tag and a
+// line in App.checks (with its default, if the key is optional).
+//
+// Load and LoadDir return Apps with every default applied: an optional key
+// that is absent from the file has its default value here, never a zero
+// value meaning "absent".
 type App struct {
 	ID    string   `toml:"-"`
 	Name  string   `toml:"name"`
 	Image string   `toml:"image"`
 	Exec  []string `toml:"exec"`
 	File  string   `toml:"-"`
+
+	// X11 is X11Host (bind the user's X socket and cookie) or X11None.
+	// Default X11Host.
+	X11 string `toml:"x11"`
+	// Audio binds the user's PulseAudio native socket. Default true.
+	Audio bool `toml:"audio"`
+	// DBus lists the session-bus names the app may talk to through a
+	// filtering proxy (xdg-dbus-proxy --talk=NAME); see ValidDBusName. Nil
+	// or empty means no session bus at all. Default
+	// ["org.freedesktop.Notifications"].
+	DBus []string `toml:"dbus"`
+	// Network is NetworkHost (share the host network) or NetworkNone
+	// (private network namespace with only loopback). Default NetworkHost.
+	Network string `toml:"network"`
+	// Home gives the app a persistent per-app home directory owned by the
+	// user. Default true.
+	Home bool `toml:"home"`
+	// Env is extra environment for the app; see ValidEnv. Nil when none.
+	Env map[string]string `toml:"env"`
 }
+
+// Values of App.X11 and App.Network.
+const (
+	X11Host     = "host"
+	X11None     = "none"
+	NetworkHost = "host"
+	NetworkNone = "none"
+)
+
+// defaultDBus returns the dbus names an app gets when its definition has no
+// dbus key: a new slice each time, so no App shares it.
+func defaultDBus() []string { return []string{"org.freedesktop.Notifications"} }
 
 // Options control how strictly LoadDir treats the files it reads.
 type Options struct {
@@ -230,6 +266,7 @@ func parse(path string, data []byte) (App, error) {
 
 	fields := app.fields()
 	unknown := map[string]bool{}
+	failed := map[string]bool{}
 	seen := map[string]bool{}
 	// md.Keys gives document order; a dotted key like a.b = 1 appears only
 	// as "a.b", so take the first element of each.
@@ -246,16 +283,44 @@ func parse(path string, data []byte) (App, error) {
 			errs = append(errs, fileErr(line, fmt.Errorf("unknown key %s", quote(top))))
 			continue
 		}
-		if err := md.PrimitiveDecode(raw[top], ptr); err != nil {
+		want := reflect.TypeOf(ptr).Elem()
+		err := md.PrimitiveDecode(raw[top], ptr)
+		if err == nil && want.Kind() == reflect.Map {
+			// The decoder silently decodes a non-table into a map as
+			// nothing, so check the kind of value here.
 			var v any
 			_ = md.PrimitiveDecode(raw[top], &v)
+			if _, ok := v.(map[string]any); !ok {
+				err = errors.New("not a table")
+			}
+		}
+		if err != nil {
+			failed[top] = true
+			var v any
+			_ = md.PrimitiveDecode(raw[top], &v)
+			if m, ok := v.(map[string]any); ok && want.Kind() == reflect.Map && want.Elem().Kind() == reflect.String {
+				// A table with values of the wrong type: name each bad
+				// entry at its own line.
+				n := len(errs)
+				for _, name := range slices.Sorted(maps.Keys(m)) {
+					if _, ok := m[name].(string); !ok {
+						sub := toml.Key{top, name}
+						errs = append(errs, fileErr(lines.lineOf(sub), fmt.Errorf("key %s must be a string, not %s",
+							quote(sub.String()), describeValue(m[name]))))
+					}
+				}
+				if len(errs) > n {
+					continue
+				}
+			}
 			errs = append(errs, fileErr(line, fmt.Errorf("key %s must be %s, not %s",
-				quote(top), describeType(reflect.TypeOf(ptr).Elem()), describeValue(v))))
+				quote(top), describeType(want), describeValue(v))))
 		}
 	}
-	// Sub-keys of known tables that no field took.
+	// Sub-keys of known tables that no field took. Keys whose value had
+	// the wrong type were reported above and are not also unknown.
 	for _, k := range md.Undecoded() {
-		if len(k) > 1 && !unknown[k[0]] {
+		if len(k) > 1 && !unknown[k[0]] && !failed[k[0]] {
 			errs = append(errs, fileErr(lines.lineOf(k), fmt.Errorf("unknown key %s", quote(k.String()))))
 		}
 	}
@@ -265,15 +330,25 @@ func parse(path string, data []byte) (App, error) {
 
 	for _, c := range app.checks() {
 		if !md.IsDefined(c.key) {
-			errs = append(errs, fileErr(0, fmt.Errorf("missing required key %q", c.key)))
-			continue
+			if c.setDefault == nil {
+				errs = append(errs, fileErr(0, fmt.Errorf("missing required key %q", c.key)))
+				continue
+			}
+			c.setDefault()
 		}
-		if err := c.check(); err != nil {
-			errs = append(errs, fileErr(lines.lineOf(toml.Key{c.key}), err))
+		for _, ke := range c.check() {
+			errs = append(errs, fileErr(lines.lineOf(append(toml.Key{c.key}, ke.sub...)), ke.err))
 		}
 	}
 	if len(errs) > 0 {
 		return App{}, errors.Join(errs...)
+	}
+	// One representation for "none".
+	if len(app.DBus) == 0 {
+		app.DBus = nil
+	}
+	if len(app.Env) == 0 {
+		app.Env = nil
 	}
 	return app, nil
 }
@@ -293,30 +368,57 @@ func (a *App) fields() map[string]any {
 }
 
 type check struct {
-	key   string
-	check func() error
+	key string
+	// setDefault gives the field its default when the key is absent; nil
+	// for a required key.
+	setDefault func()
+	check      func() []keyError
 }
 
-// checks lists the required keys and their validators, in the order errors
-// should be reported.
+// keyError is a problem with a key's value, or with one of its sub-keys
+// (an env variable), so parse can point at the right line.
+type keyError struct {
+	sub toml.Key // nil: the key itself
+	err error
+}
+
+func one(err error) []keyError {
+	if err == nil {
+		return nil
+	}
+	return []keyError{{err: err}}
+}
+
+// checks lists the keys, their defaults and their validators, in the order
+// errors should be reported.
 func (a *App) checks() []check {
 	return []check{
-		{"name", func() error { return ValidName(a.Name) }},
-		{"image", func() error { return ValidImage(a.Image) }},
-		{"exec", func() error { return ValidExec(a.Exec) }},
+		{"name", nil, func() []keyError { return one(ValidName(a.Name)) }},
+		{"image", nil, func() []keyError { return one(ValidImage(a.Image)) }},
+		{"exec", nil, func() []keyError { return one(ValidExec(a.Exec)) }},
+		{"x11", func() { a.X11 = X11Host }, func() []keyError { return one(validEnum("x11", a.X11, X11Host, X11None)) }},
+		{"audio", func() { a.Audio = true }, func() []keyError { return nil }},
+		{"dbus", func() { a.DBus = defaultDBus() }, func() []keyError { return one(validDBusNames(a.DBus)) }},
+		{"network", func() { a.Network = NetworkHost }, func() []keyError {
+			return one(validEnum("network", a.Network, NetworkHost, NetworkNone))
+		}},
+		{"home", func() { a.Home = true }, func() []keyError { return nil }},
+		{"env", func() { a.Env = nil }, func() []keyError { return validEnvMap(a.Env) }},
 	}
 }
 
 // Validate checks an App built or changed in code, with the same rules Load
-// applies.
+// applies. An App built in code has no defaults applied: X11 and Network
+// must be set explicitly.
 func (a App) Validate() error {
 	var errs []error
 	if err := ValidID(a.ID); err != nil {
 		errs = append(errs, err)
 	}
 	for _, c := range a.checks() {
-		if err := c.check(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.key, err))
+		for _, ke := range c.check() {
+			// The error itself names a sub-key if it is about one.
+			errs = append(errs, fmt.Errorf("%s: %w", c.key, ke.err))
 		}
 	}
 	return errors.Join(errs...)
@@ -338,7 +440,12 @@ func describeType(t reflect.Type) string {
 			return "an array of strings"
 		}
 		return "an array"
-	case reflect.Struct, reflect.Map:
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			return "a table of strings"
+		}
+		return "a table"
+	case reflect.Struct:
 		return "a table"
 	}
 	return t.String()

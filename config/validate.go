@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -16,6 +18,10 @@ var (
 	ErrInvalidImage = errors.New("invalid image name")
 	ErrInvalidName  = errors.New("invalid name")
 	ErrInvalidExec  = errors.New("invalid exec")
+	// ErrInvalidValue is a value outside a key's fixed set (x11, network).
+	ErrInvalidValue    = errors.New("invalid value")
+	ErrInvalidDBusName = errors.New("invalid D-Bus name")
+	ErrInvalidEnv      = errors.New("invalid env")
 )
 
 // Limits. The ID ends up in desktop file names and machine names (which
@@ -26,6 +32,12 @@ const (
 	maxNameLen    = 128
 	maxExecArgs   = 256
 	maxExecArgLen = 4096
+	// D-Bus spec limit on any bus name.
+	maxDBusNameLen = 255
+	maxDBusNames   = 64
+	maxEnvVars     = 64
+	maxEnvNameLen  = 128
+	maxEnvValueLen = 4096
 )
 
 // ValidID reports whether id may name an app: ^[a-z0-9][a-z0-9-]{0,39}$.
@@ -118,6 +130,185 @@ func ValidExec(argv []string) error {
 		}
 	}
 	return nil
+}
+
+// validEnum reports whether value is one of allowed, for key.
+func validEnum(key, value string, allowed ...string) error {
+	if slices.Contains(allowed, value) {
+		return nil
+	}
+	q := make([]string, len(allowed))
+	for i, a := range allowed {
+		q[i] = strconv.Quote(a)
+	}
+	return fmt.Errorf("%w %s for %s: must be one of %s", ErrInvalidValue, quote(value), key, strings.Join(q, ", "))
+}
+
+// dbusRefused are session-bus names an app may never be allowed to talk to,
+// each with the reason. A name is refused if it is one of these or starts
+// with one (so "org.freedesktop.systemd1.Manager" and
+// "org.freedesktop.systemd1x" too), and a wildcard is refused if it would
+// match one.
+var dbusRefused = []struct{ prefix, why string }{
+	{"org.freedesktop.systemd1", "systemd --user can start processes outside the container"},
+	{"org.freedesktop.Flatpak", "the Flatpak session helper runs commands on the host, outside the container"},
+}
+
+// ValidDBusName reports whether name may be passed to xdg-dbus-proxy as
+// --talk=NAME: a well-known bus name as the D-Bus specification defines it
+// (2 to 255 characters, at least two '.'-separated elements of
+// [A-Za-z0-9_-], none empty or starting with a digit), optionally followed
+// by ".*" to allow that name and every name below it. Unique names
+// (":1.5"), the bus driver org.freedesktop.DBus (always reachable anyway)
+// and names that would reach services which run code outside the container
+// are refused.
+func ValidDBusName(name string) error {
+	base, wildcard := strings.CutSuffix(name, ".*")
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrInvalidDBusName)
+	case len(name) > maxDBusNameLen:
+		return fmt.Errorf("%w %s: longer than %d characters", ErrInvalidDBusName, quote(name), maxDBusNameLen)
+	case name[0] == ':':
+		return fmt.Errorf("%w %s: unique connection names are not allowed, only well-known names", ErrInvalidDBusName, quote(name))
+	case name[0] == '.':
+		return fmt.Errorf("%w %s: must not start with '.'", ErrInvalidDBusName, quote(name))
+	}
+	elems := strings.Split(base, ".")
+	if len(elems) < 2 {
+		return fmt.Errorf("%w %s: needs at least two elements separated by '.'", ErrInvalidDBusName, quote(name))
+	}
+	for _, e := range elems {
+		if e == "" {
+			return fmt.Errorf("%w %s: empty element (\"..\" or a '.' at the end)", ErrInvalidDBusName, quote(name))
+		}
+		if e[0] >= '0' && e[0] <= '9' {
+			return fmt.Errorf("%w %s: element %s starts with a digit", ErrInvalidDBusName, quote(name), quote(e))
+		}
+		for i := 0; i < len(e); i++ {
+			c := e[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return fmt.Errorf("%w %s: only letters, digits, '_' and '-' are allowed in elements, and \".*\" only at the end", ErrInvalidDBusName, quote(name))
+			}
+		}
+	}
+	// matches reports whether the name or wildcard allows talking to n.
+	matches := func(n string) bool {
+		return base == n || wildcard && strings.HasPrefix(n, base+".")
+	}
+	for _, r := range dbusRefused {
+		if strings.HasPrefix(base, r.prefix) || matches(r.prefix) {
+			return fmt.Errorf("%w %s: refused, %s", ErrInvalidDBusName, quote(name), r.why)
+		}
+	}
+	if matches("org.freedesktop.DBus") {
+		return fmt.Errorf("%w %s: the bus driver org.freedesktop.DBus is always reachable and must not be listed", ErrInvalidDBusName, quote(name))
+	}
+	return nil
+}
+
+// validDBusNames checks an app's whole dbus list.
+func validDBusNames(names []string) error {
+	if len(names) > maxDBusNames {
+		return fmt.Errorf("%w: %d names listed, at most %d allowed", ErrInvalidDBusName, len(names), maxDBusNames)
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if err := ValidDBusName(n); err != nil {
+			return err
+		}
+		if seen[n] {
+			return fmt.Errorf("%w %s: listed twice", ErrInvalidDBusName, quote(n))
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// envRefused are environment variables a definition may not set, each with
+// the reason. Names are compared ignoring case, which refuses a few
+// harmless names ("path") but nothing anyone needs.
+var envRefused = map[string]string{}
+
+func init() {
+	for _, n := range []string{
+		// glibc's unsecure-env list (sysdeps/generic/unsecvars.h), minus
+		// the LD_ and MALLOC_ ones, which are refused by prefix.
+		"GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN",
+		"LOCPATH", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR",
+	} {
+		envRefused[n] = "glibc considers it unsafe for privileged programs"
+	}
+	for _, n := range []string{
+		"DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "PULSE_SERVER", "PULSE_CLIENTCONFIG",
+		"PULSE_COOKIE", "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS", "XDG_RUNTIME_DIR",
+		"HOME", "USER", "LOGNAME", "SHELL", "PATH", "NOTIFY_SOCKET", "CONTAINER",
+	} {
+		envRefused[n] = "the launcher sets it and a definition may not override it"
+	}
+}
+
+// envRefusedPrefixes are refused like envRefused, for every name starting
+// with them (ignoring case).
+var envRefusedPrefixes = []struct{ prefix, why string }{
+	{"LD_", "LD_* variables change how the dynamic linker loads programs"},
+	{"MALLOC_", "glibc considers MALLOC_* unsafe for privileged programs"},
+}
+
+// ValidEnv reports whether a definition may set the environment variable
+// name to value. Names match ^[A-Za-z_][A-Za-z0-9_]{0,127}$ and are not
+// ones the dynamic linker or glibc treat as dangerous (LD_*, MALLOC_*,
+// GLIBC_TUNABLES, ...) or that the launcher sets itself (DISPLAY, PATH,
+// HOME, ...). Values are valid UTF-8 without NUL, at most 4096 bytes.
+// Errors name the variable but never show its value, which may be secret.
+func ValidEnv(name, value string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty variable name", ErrInvalidEnv)
+	case len(name) > maxEnvNameLen:
+		return fmt.Errorf("%w %s: name longer than %d characters", ErrInvalidEnv, quote(name), maxEnvNameLen)
+	case name[0] >= '0' && name[0] <= '9':
+		return fmt.Errorf("%w %s: name must not start with a digit", ErrInvalidEnv, quote(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return fmt.Errorf("%w %s: name may only contain letters, digits and '_'", ErrInvalidEnv, quote(name))
+		}
+	}
+	upper := strings.ToUpper(name)
+	if why, ok := envRefused[upper]; ok {
+		return fmt.Errorf("%w %s: refused, %s", ErrInvalidEnv, quote(name), why)
+	}
+	for _, r := range envRefusedPrefixes {
+		if strings.HasPrefix(upper, r.prefix) {
+			return fmt.Errorf("%w %s: refused, %s", ErrInvalidEnv, quote(name), r.why)
+		}
+	}
+	switch {
+	case len(value) > maxEnvValueLen:
+		return fmt.Errorf("%w %s: value longer than %d bytes", ErrInvalidEnv, quote(name), maxEnvValueLen)
+	case strings.IndexByte(value, 0) >= 0:
+		return fmt.Errorf("%w %s: value contains a NUL byte", ErrInvalidEnv, quote(name))
+	case !utf8.ValidString(value):
+		return fmt.Errorf("%w %s: value is not valid UTF-8", ErrInvalidEnv, quote(name))
+	}
+	return nil
+}
+
+// validEnvMap checks an app's whole env table, every variable, in name
+// order.
+func validEnvMap(env map[string]string) []keyError {
+	if len(env) > maxEnvVars {
+		return one(fmt.Errorf("%w: %d variables, at most %d allowed", ErrInvalidEnv, len(env), maxEnvVars))
+	}
+	var errs []keyError
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		if err := ValidEnv(name, env[name]); err != nil {
+			errs = append(errs, keyError{sub: []string{name}, err: err})
+		}
+	}
+	return errs
 }
 
 // quote makes untrusted values safe to put in a one-line error message and

@@ -160,6 +160,9 @@ func TestErrorMessagesAreOneShortLine(t *testing.T) {
 	for _, err := range []error{
 		ValidID(long), ValidImage(long), ValidName(long), ValidName("a\nb"),
 		ValidExec([]string{long}), ValidExec([]string{"x", "a\x00\n"}),
+		ValidDBusName(long), ValidDBusName("org." + long), ValidDBusName("a.b\n.c"),
+		ValidEnv(long, "x"), ValidEnv("A\nB", "x"), ValidEnv("V", long+"\x00"),
+		validEnum("x11", long, X11Host, X11None),
 	} {
 		if err == nil {
 			t.Fatal("unexpectedly valid")

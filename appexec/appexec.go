@@ -1,0 +1,117 @@
+// Package appexec is the last step inside the container: become the user,
+// then exec the app. It runs as container root (nspawn --private-users=
+// identity, so without host capabilities) from the host's static binary,
+// instead of nspawn --user, which would run the image's getent as root.
+package appexec
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spec says whom to become and what to run.
+type Spec struct {
+	UID, GID uint32
+	Home     string
+	Argv     []string
+	Env      []string
+}
+
+// Sentinel errors; callers act on these with errors.Is.
+var (
+	// ErrRoot means the spec asks to run the app as UID or GID 0.
+	ErrRoot = errors.New("refusing to run as root")
+	// ErrInvalid means the spec or the command line is malformed.
+	ErrInvalid = errors.New("invalid exec spec")
+	// ErrPrivileges means dropping privileges did not take full effect.
+	ErrPrivileges = errors.New("privileges not dropped")
+	// ErrNotFound means Argv[0] was not found in PATH.
+	ErrNotFound = errors.New("executable not found in PATH")
+)
+
+// noID is (uid_t)-1, which set*id calls read as "leave unchanged".
+const noID = ^uint32(0)
+
+// Exec drops to s.UID/s.GID with no supplementary groups, sets
+// no_new_privs, verifies the result, changes to s.Home (or "/"), and replaces
+// the process with s.Argv. It returns only on error, and fails closed: any
+// doubt about the dropped privileges is an error, not a warning.
+func Exec(s Spec) error {
+	if err := validate(s); err != nil {
+		return fmt.Errorf("appexec: %w", err)
+	}
+	// no_new_privs and the verification read per-thread state, and execve
+	// keeps only the calling thread's: all of it must be this one thread.
+	// Not unlocked on error, so a half-changed thread dies with the goroutine.
+	runtime.LockOSThread()
+	if err := drop(s.UID, s.GID); err != nil {
+		return fmt.Errorf("appexec: drop to %d:%d: %w", s.UID, s.GID, err)
+	}
+	if err := verify(s.UID, s.GID); err != nil {
+		return fmt.Errorf("appexec: verify %d:%d: %w", s.UID, s.GID, err)
+	}
+	// After the drop, so the user's own permissions decide.
+	if err := unix.Chdir(s.Home); err != nil {
+		if err := unix.Chdir("/"); err != nil {
+			return fmt.Errorf("appexec: chdir /: %w", err)
+		}
+	}
+	path, err := lookPath(s.Argv[0], s.Env)
+	if err != nil {
+		return fmt.Errorf("appexec: %s: %w", s.Argv[0], err)
+	}
+	err = unix.Exec(path, s.Argv, s.Env)
+	return fmt.Errorf("appexec: exec %s: %w", path, err)
+}
+
+func validate(s Spec) error {
+	if s.UID == 0 || s.GID == 0 {
+		return fmt.Errorf("%w: uid %d gid %d", ErrRoot, s.UID, s.GID)
+	}
+	if s.UID == noID || s.GID == noID {
+		return fmt.Errorf("%w: uid/gid -1", ErrInvalid)
+	}
+	if !cleanAbs(s.Home) {
+		return fmt.Errorf("%w: home %q is not an absolute clean path", ErrInvalid, s.Home)
+	}
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		return fmt.Errorf("%w: empty argv", ErrInvalid)
+	}
+	return nil
+}
+
+func cleanAbs(p string) bool {
+	return filepath.IsAbs(p) && filepath.Clean(p) == p && !strings.ContainsRune(p, 0)
+}
+
+// drop uses the syscall package on purpose: its set*id and setgroups apply
+// to every thread of the process (x/sys/unix.Setgroups only to the caller's).
+func drop(uid, gid uint32) error {
+	if err := syscall.Setgroups([]int{}); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(int(gid), int(gid), int(gid)); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(int(uid), int(uid), int(uid)); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	// Clear the inheritable set too (nspawn leaves it full): with it, a
+	// binary carrying inheritable file capabilities would regain them.
+	// capset is per thread; Exec runs on a locked thread and execs from it.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var none [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &none[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	return nil
+}

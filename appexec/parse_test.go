@@ -1,0 +1,62 @@
+package appexec
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	s, err := Parse([]string{"--uid", "1000", "--gid", "100", "--home", "/home/alice", "--", "/usr/bin/app", "--flag", "--"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.UID != 1000 || s.GID != 100 || s.Home != "/home/alice" || !slices.Equal(s.Argv, []string{"/usr/bin/app", "--flag", "--"}) || s.Env != nil {
+		t.Fatalf("got %+v", s)
+	}
+	// Order of the flags does not matter.
+	if _, err := Parse([]string{"--home", "/", "--gid", "4294967294", "--uid", "1", "--", "app"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	ok := []string{"--uid", "1000", "--gid", "1000", "--home", "/home/a"}
+	with := func(extra ...string) []string { return append(slices.Clone(ok), extra...) }
+	for _, c := range []struct {
+		desc string
+		args []string
+		want error
+	}{
+		{"missing --", with("app"), ErrInvalid},
+		{"nothing", nil, ErrInvalid},
+		{"empty argv", with("--"), ErrInvalid},
+		{"empty argv[0]", with("--", ""), ErrInvalid},
+		{"hex uid", []string{"--uid", "0x10", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"negative uid", []string{"--uid", "-1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"plus uid", []string{"--uid", "+5", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"leading zero", []string{"--uid", "010", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"uid -1 as 4294967295", []string{"--uid", "4294967295", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"uid overflow", []string{"--uid", "4294967296", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"uid with space", []string{"--uid", " 5", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"empty uid", []string{"--uid", "", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"uid 0", []string{"--uid", "0", "--gid", "1", "--home", "/", "--", "a"}, ErrRoot},
+		{"gid 0", []string{"--uid", "1", "--gid", "0", "--home", "/", "--", "a"}, ErrRoot},
+		{"home relative", []string{"--uid", "1", "--gid", "1", "--home", "home/a", "--", "a"}, ErrInvalid},
+		{"home unclean", []string{"--uid", "1", "--gid", "1", "--home", "/home/../etc", "--", "a"}, ErrInvalid},
+		{"home trailing slash", []string{"--uid", "1", "--gid", "1", "--home", "/home/a/", "--", "a"}, ErrInvalid},
+		{"home empty", []string{"--uid", "1", "--gid", "1", "--home", "", "--", "a"}, ErrInvalid},
+		{"missing home", []string{"--uid", "1", "--gid", "1", "--", "a"}, ErrInvalid},
+		{"missing uid", []string{"--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"flag without value", []string{"--uid", "1", "--gid", "1", "--home", "--", "a"}, ErrInvalid},
+		{"flag at end", []string{"--uid"}, ErrInvalid},
+		{"duplicate flag", []string{"--uid", "1", "--uid", "2", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"extra flag", with("--env", "X=1", "--", "a"), ErrInvalid},
+		{"equals form", []string{"--uid=1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"single dash", []string{"-uid", "1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+	} {
+		if s, err := Parse(c.args); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %+v, %v; want %v", c.desc, s, err, c.want)
+		}
+	}
+}

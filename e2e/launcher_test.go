@@ -1,0 +1,222 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// launch runs `nspawn-tray launch APP` as user and returns the machine name.
+func launch(t *testing.T, user, app string) string {
+	t.Helper()
+	machine := strings.TrimSpace(mustRun(t, user, "nspawn-tray", "launch", app))
+	if !regexp.MustCompile(`^` + app + `-[0-9a-f]{8}$`).MatchString(machine) {
+		t.Fatalf("launch %s printed %q, want a machine name", app, machine)
+	}
+	t.Cleanup(func() { inHost(t, "root", "", "machinectl", "terminate", machine) })
+	return machine
+}
+
+func machineListed(t *testing.T, machine string) bool {
+	t.Helper()
+	return strings.Contains(mustRun(t, "root", "machinectl", "list", "--no-legend"), machine+" ")
+}
+
+func waitGone(t *testing.T, machine string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() string {
+		if machineListed(t, machine) {
+			return machine + " is still in machinectl list"
+		}
+		if inHost(t, "root", "", "test", "-e", "/run/nspawn-tray/instances/"+machine).code == 0 {
+			return "the staging dir of " + machine + " is still there"
+		}
+		return ""
+	})
+}
+
+type psEntry struct {
+	Machine string    `json:"machine"`
+	App     string    `json:"app"`
+	UID     uint32    `json:"uid"`
+	Since   time.Time `json:"since"`
+}
+
+func ps(t *testing.T, user string) []psEntry {
+	t.Helper()
+	var out []psEntry
+	if err := json.Unmarshal([]byte(mustRun(t, user, "nspawn-tray", "ps", "--json")), &out); err != nil {
+		t.Fatalf("ps --json: %v", err)
+	}
+	return out
+}
+
+func TestAliceLaunchesProbeAsHerself(t *testing.T) {
+	r := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "probe")
+	if r.code != 0 {
+		t.Fatalf("launch --wait probe: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	out := r.stdout
+	for _, want := range []string{
+		"uid=1000(alice) gid=1000(alice)\n", "Groups:\t \n",
+		"CapInh:\t0000000000000000\n", "CapPrm:\t0000000000000000\n", "CapEff:\t0000000000000000\n",
+		"CapAmb:\t0000000000000000\n", "NoNewPrivs:\t1\n",
+		"== uid_map\n         0          0      65536\n",
+		"HOME=/home/alice\n", "DISPLAY=:0\n", "XAUTHORITY=/run/nspawn-tray/xauthority\n",
+		"PULSE_SERVER=unix:/run/nspawn-tray/pulse/native\n",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("probe output lacks %q", want)
+		}
+	}
+	// Only the expected mounts: nothing of the host's session but the
+	// staged sockets and files, and never a whole session directory.
+	mounts := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 5 && regexp.MustCompile(`^\d+$`).MatchString(f[0]) {
+			mounts[f[4]] = true
+		}
+	}
+	for _, want := range []string{"/", "/tmp/.X11-unix/X0", "/run/nspawn-tray/xauthority", "/run/nspawn-tray/pulse/native",
+		"/run/nspawn-tray/exec", "/etc/passwd", "/etc/group", "/home/alice", "/run/user/1000"} {
+		if !mounts[want] {
+			t.Errorf("no mount at %s", want)
+		}
+	}
+	allowed := regexp.MustCompile(`^(/|/tmp|/tmp/\.X11-unix/X0|/run|/run/nspawn-tray/.*|/run/user/1000|/home|/home/alice|/etc/(passwd|group|resolv\.conf|hostname|hosts|localtime|machine-id)|/proc(/.*)?|/sys(/.*)?|/dev(/.*)?|/run/host(/.*)?|/run/systemd(/.*)?|/usr/share/zoneinfo.*)$`)
+	for m := range mounts {
+		if !allowed.MatchString(m) {
+			t.Errorf("unexpected mount at %s", m)
+		}
+	}
+}
+
+func TestWaitPassesOutputAndStatus(t *testing.T) {
+	r := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "status", "--", "42", "two words")
+	if r.code != 42 {
+		t.Errorf("exit %d, want 42 (stderr %q)", r.code, r.stderr)
+	}
+	if r.stdout != "to-stdout\nargs=42 two words\n" || !strings.Contains(r.stderr, "to-stderr") {
+		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if r := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "status"); r.code != 0 {
+		t.Errorf("exit %d, want 0", r.code)
+	}
+}
+
+func TestLaunchListStop(t *testing.T) {
+	machine := launch(t, "alice", "sleeper")
+	if !machineListed(t, machine) {
+		t.Fatalf("%s not in machinectl list right after launch returned", machine)
+	}
+	var found *psEntry
+	for _, e := range ps(t, "mallory") {
+		if e.Machine == machine {
+			found = &e
+		}
+	}
+	if found == nil || found.App != "sleeper" || found.UID != 1000 || time.Since(found.Since) > time.Minute {
+		t.Fatalf("ps lacks %s as sleeper of uid 1000: %+v", machine, found)
+	}
+	if table := mustRun(t, "alice", "nspawn-tray", "ps"); !strings.Contains(table, machine) || !strings.HasPrefix(table, "MACHINE") {
+		t.Errorf("ps table:\n%s", table)
+	}
+
+	// mallory may not stop alice's app.
+	r := inHost(t, "mallory", "", "nspawn-tray", "stop", machine)
+	if r.code != 1 || !strings.Contains(r.stderr, "not authorized") {
+		t.Errorf("mallory stop: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+	// Nor through machined directly, nor systemd.
+	r = inHost(t, "alice", "", "busctl", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+		"org.freedesktop.machine1.Manager", "TerminateMachine", "s", machine)
+	if r.code == 0 {
+		t.Errorf("alice terminated %s through machined directly", machine)
+	}
+	if !machineListed(t, machine) {
+		t.Fatalf("%s is gone after refused stops", machine)
+	}
+	mustRun(t, "alice", "nspawn-tray", "stop", machine)
+	waitGone(t, machine)
+}
+
+func TestMalloryIsRefused(t *testing.T) {
+	before := mustRun(t, "root", "machinectl", "list", "--no-legend")
+	r := inHost(t, "mallory", "", "nspawn-tray", "launch", "sleeper")
+	if r.code != 1 {
+		t.Fatalf("mallory launch: exit %d, want 1", r.code)
+	}
+	want := "nspawn-tray: not authorized to launch sleeper: ask an administrator to add you to the nspawn-tray group (usermod -aG nspawn-tray mallory), then log in again\n"
+	if r.stderr != want {
+		t.Errorf("stderr %q\nwant   %q", r.stderr, want)
+	}
+	if after := mustRun(t, "root", "machinectl", "list", "--no-legend"); after != before {
+		t.Errorf("machines changed after a refused launch:\n%s", after)
+	}
+}
+
+func TestClearErrors(t *testing.T) {
+	tests := []struct {
+		user string
+		argv []string
+		want string
+		code int
+	}{
+		{"alice", []string{"nspawn-tray", "launch", "nosuchapp"}, "nspawn-tray: unknown app \"nosuchapp\" (see 'nspawn-tray apps')\n", 1},
+		{"alice", []string{"nspawn-tray", "launch", "../../etc/passwd"}, "nspawn-tray: unknown app \"../../etc/passwd\" (see 'nspawn-tray apps')\n", 1},
+		{"alice", []string{"nspawn-tray", "stop", "nosuch-12345678"}, "nspawn-tray: no nspawn-tray instance \"nosuch-12345678\"\n", 1},
+		{"alice", []string{"env", "-u", "DISPLAY", "nspawn-tray", "launch", "xeyes"}, "nspawn-tray: app \"xeyes\" needs a display, and the session has none (DISPLAY is not set)\n", 1},
+		{"alice", []string{"env", "DISPLAY=otherhost:0", "nspawn-tray", "launch", "xeyes"}, "nspawn-tray: DISPLAY=otherhost:0 is not a local display (:N); remote X is not supported\n", 1},
+		{"alice", []string{"nspawn-tray", "launch"}, "nspawn-tray launch: missing APP (see 'nspawn-tray launch --help')\n", 2},
+	}
+	for _, tc := range tests {
+		r := inHost(t, tc.user, "", tc.argv...)
+		if r.code != tc.code || r.stderr != tc.want {
+			t.Errorf("%v: exit %d stderr %q\nwant exit %d stderr %q", tc.argv, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+}
+
+func TestXClientDrawsOnAlicesDisplay(t *testing.T) {
+	machine := launch(t, "alice", "xeyes")
+	eventually(t, 10*time.Second, func() string {
+		if out := mustRun(t, "alice", "xwininfo", "-root", "-children"); !strings.Contains(out, `("xeyes" "XEyes")`) {
+			return "no xeyes window on :0:\n" + out
+		}
+		return ""
+	})
+	// The client runs as alice: the X server sees her UID on the socket.
+	if uid := strings.TrimSpace(mustRun(t, "root", "ps", "-o", "uid=", "-C", "xeyes")); !strings.Contains(uid, "1000") {
+		t.Errorf("xeyes runs as uid %q, want 1000", uid)
+	}
+	mustRun(t, "alice", "nspawn-tray", "stop", machine)
+	waitGone(t, machine)
+}
+
+func TestPulseAudioReachesAlicesServer(t *testing.T) {
+	r := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "pactl")
+	if r.code != 0 || !strings.Contains(r.stdout, "Default Sink: testhost_null") || !strings.Contains(r.stdout, "User Name: alice") {
+		t.Errorf("pactl info from inside: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSessionBusOnlyThroughTheProxy(t *testing.T) {
+	ok := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "dbus-send", "--",
+		"--dest=org.freedesktop.Notifications", "/org/freedesktop/Notifications", "org.freedesktop.Notifications.GetServerInformation")
+	if ok.code != 0 || !strings.Contains(ok.stdout, "method return") {
+		t.Errorf("Notifications through the proxy: exit %d\n%s\n%s", ok.code, ok.stdout, ok.stderr)
+	}
+	bad := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "dbus-send", "--",
+		"--dest=org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.DBus.Peer.Ping")
+	if bad.code == 0 {
+		t.Errorf("systemd --user was reachable from inside:\n%s", bad.stdout)
+	}
+	// The user's own session bus does reach it: the refusal is the proxy's.
+	mustRun(t, "alice", "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.DBus.Peer.Ping")
+}

@@ -1,0 +1,169 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// Client calls the service on the system bus.
+type Client struct {
+	conn *dbus.Conn
+}
+
+// NewClient returns a Client using conn (the system bus).
+func NewClient(conn *dbus.Conn) *Client { return &Client{conn: conn} }
+
+// call sends a method call that allows interactive authorization: godbus's
+// Object.Call drops that flag, so polkit would never ask for a password.
+func (c *Client) call(ctx context.Context, method string, args ...any) (*dbus.Call, error) {
+	msg := &dbus.Message{
+		Type:  dbus.TypeMethodCall,
+		Flags: dbus.FlagAllowInteractiveAuthorization,
+		Headers: map[dbus.HeaderField]dbus.Variant{
+			dbus.FieldDestination: dbus.MakeVariant(BusName),
+			dbus.FieldPath:        dbus.MakeVariant(dbus.ObjectPath(ObjectPath)),
+			dbus.FieldInterface:   dbus.MakeVariant(Interface),
+			dbus.FieldMember:      dbus.MakeVariant(method),
+		},
+		Body: args,
+	}
+	if len(args) > 0 {
+		msg.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(args...))
+	}
+	call := <-c.conn.SendWithContext(ctx, msg, make(chan *dbus.Call, 1)).Done
+	if call.Err != nil {
+		return nil, mapClientError(call.Err)
+	}
+	return call, nil
+}
+
+// Launch asks the service to start app. With s.Wait it returns when the app
+// has exited, with its exit status.
+func (c *Client) Launch(ctx context.Context, app string, s Session) (string, int32, error) {
+	call, err := c.call(ctx, "Launch", app, s.Dict())
+	if err != nil {
+		return "", -1, wrap("launch "+app, err)
+	}
+	var machine string
+	var status int32
+	if err := call.Store(&machine, &status); err != nil {
+		return "", -1, fmt.Errorf("launch %s: reply: %w", app, err)
+	}
+	return machine, status, nil
+}
+
+// List returns the running instances.
+func (c *Client) List(ctx context.Context) ([]Instance, error) {
+	call, err := c.call(ctx, "List")
+	if err != nil {
+		return nil, wrap("list", err)
+	}
+	var out []Instance
+	if err := call.Store(&out); err != nil {
+		return nil, fmt.Errorf("list: reply: %w", err)
+	}
+	return out, nil
+}
+
+// Stop terminates the instance running as machine.
+func (c *Client) Stop(ctx context.Context, machine string) error {
+	if _, err := c.call(ctx, "Stop", machine); err != nil {
+		return wrap("stop "+machine, err)
+	}
+	return nil
+}
+
+// wrap adds the operation to transport errors; the service's own answers
+// already say what failed, in words meant for the user.
+func wrap(op string, err error) error {
+	var ce *clientError
+	if errors.As(err, &ce) || errors.Is(err, ErrNoDaemon) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func mapClientError(err error) error {
+	var e dbus.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	msg := e.Error()
+	var sentinel error
+	switch e.Name {
+	case ErrNameUnknownApp:
+		sentinel = ErrUnknownApp
+	case ErrNameImageMissing:
+		sentinel = ErrImageMissing
+	case ErrNameNoSuchInstance:
+		sentinel = ErrNoSuchInstance
+	case ErrNameInvalidArgs:
+		sentinel = ErrInvalidArgs
+	case ErrNameSessionResource:
+		sentinel = ErrSessionResource
+	case errNameAccessDenied, errNameInteractive:
+		sentinel = ErrNotAuthorized
+	case errNameServiceUnknown:
+		return ErrNoDaemon
+	default:
+		return err
+	}
+	return &clientError{sentinel: sentinel, msg: msg}
+}
+
+// clientError carries the service's own message, and the sentinel for errors.Is.
+type clientError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *clientError) Error() string { return e.msg }
+func (e *clientError) Unwrap() error { return e.sentinel }
+
+// SessionFromEnv gathers the caller's session: the X display and its cookie,
+// the Wayland socket. env is os.Getenv-like.
+func SessionFromEnv(getenv func(string) string, hostname string) (Session, error) {
+	var s Session
+	if d := getenv("DISPLAY"); d != "" {
+		d = strings.TrimPrefix(d, "unix")
+		if !displayRe.MatchString(d) {
+			return Session{}, fmt.Errorf("DISPLAY=%s is not a local display (:N); remote X is not supported", getenv("DISPLAY"))
+		}
+		s.Display = d
+		xauth := getenv("XAUTHORITY")
+		if xauth == "" {
+			if home := getenv("HOME"); home != "" {
+				xauth = filepath.Join(home, ".Xauthority")
+			}
+		}
+		if xauth != "" {
+			data, err := os.ReadFile(xauth)
+			if err == nil {
+				cookie, err := FindCookie(data, s.DisplayNumber(), hostname)
+				if err == nil {
+					s.XCookie = cookie
+				} else if !errors.Is(err, ErrNoCookie) {
+					return Session{}, fmt.Errorf("%s: %w", xauth, err)
+				}
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return Session{}, fmt.Errorf("read %w", err)
+			}
+		}
+	}
+	if w := getenv("WAYLAND_DISPLAY"); w != "" {
+		// An absolute WAYLAND_DISPLAY is fine when it is in XDG_RUNTIME_DIR.
+		if filepath.IsAbs(w) && filepath.Dir(w) == filepath.Clean(getenv("XDG_RUNTIME_DIR")) {
+			w = filepath.Base(w)
+		}
+		if waylandRe.MatchString(w) {
+			s.WaylandDisplay = w
+		}
+	}
+	return s, nil
+}

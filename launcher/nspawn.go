@@ -1,0 +1,110 @@
+package launcher
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/nspawn-tray/nspawn-tray/config"
+)
+
+// Paths inside the container. Everything the service binds lands on a
+// tmpfs nspawn mounts itself (/run, /tmp) or on the volatile overlay, never
+// in a directory the user can write.
+const (
+	inExec       = "/run/nspawn-tray/exec"
+	inXauthority = "/run/nspawn-tray/xauthority"
+	inPulse      = "/run/nspawn-tray/pulse/native"
+	inPulseConf  = "/run/nspawn-tray/pulse/client.conf"
+	inWaylandDir = "/run/nspawn-tray/wayland"
+)
+
+// Bind is one --bind or --bind-ro. Src is always a path the service made
+// (the staging dir, the per-app home) or a root-owned host file.
+type Bind struct {
+	Src, Dst string
+	RW       bool
+}
+
+// Spec is everything that shapes one nspawn start. It is a pure value so the
+// command line it gives can be tested byte for byte.
+type Spec struct {
+	App      config.App
+	Machine  string
+	ImageDir string
+	// Self is the host path of this (static) binary, bound in as the exec step.
+	Self  string
+	UID   uint32
+	GID   uint32
+	Home  string // inside the container
+	Binds []Bind
+	Env   map[string]string
+	Args  []string
+}
+
+// NspawnArgv is the systemd-nspawn command line for s, argv[0] included.
+func NspawnArgv(nspawn string, s Spec) []string {
+	argv := []string{nspawn,
+		"--quiet",
+		"--keep-unit", // the machine is our transient service, not a new scope
+		"--register=yes",
+		"--machine=" + s.Machine,
+		"--directory=" + s.ImageDir,
+		// The image stays untouched and shareable: read-only, with a tmpfs
+		// overlay on top that takes mount points and writes and is dropped.
+		"--read-only",
+		"--volatile=overlay",
+		// UID n inside is UID n outside; container root has no host
+		// capabilities, so it cannot remount binds or mknod.
+		"--private-users=identity",
+		"--no-new-privileges=yes",
+		"--as-pid2",
+		"--console=pipe",
+		"--link-journal=no",
+		"--tmpfs=/home:mode=0755",
+		"--bind-ro=" + s.Self + ":" + inExec,
+	}
+	if s.App.Network == config.NetworkNone {
+		argv = append(argv, "--private-network")
+	}
+	for _, b := range s.Binds {
+		opt := "--bind-ro="
+		if b.RW {
+			opt = "--bind="
+		}
+		argv = append(argv, opt+b.Src+":"+b.Dst)
+	}
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		argv = append(argv, "--setenv="+k+"="+s.Env[k])
+	}
+	// nspawn stops parsing options at "--"; the rest is the payload's argv.
+	argv = append(argv, "--", inExec, "exec-as",
+		"--uid", strconv.FormatUint(uint64(s.UID), 10),
+		"--gid", strconv.FormatUint(uint64(s.GID), 10),
+		"--home", s.Home, "--")
+	argv = append(argv, s.App.Exec...)
+	return append(argv, s.Args...)
+}
+
+// unitName is the transient service that runs nspawn for machine.
+func unitName(machine string) string { return "nspawn-tray-" + machine + ".service" }
+
+// proxyUnitName is the transient service running the D-Bus proxy for machine.
+func proxyUnitName(machine string) string { return "nspawn-tray-dbus-" + machine + ".service" }
+
+// baseEnv is the environment every app gets.
+func baseEnv(user, home string, uid uint32) map[string]string {
+	return map[string]string{
+		"HOME":            home,
+		"USER":            user,
+		"LOGNAME":         user,
+		"SHELL":           "/bin/sh",
+		"PATH":            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"XDG_RUNTIME_DIR": fmt.Sprintf("/run/user/%d", uid),
+	}
+}

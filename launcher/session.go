@@ -1,0 +1,172 @@
+package launcher
+
+import (
+	"fmt"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// Session is the closed set of facts about the caller's desktop session that
+// the client sends with Launch. The service trusts none of it: each field is
+// validated, and it only names resources the service then finds and checks
+// itself (the caller's UID comes from the bus, never from here).
+type Session struct {
+	// Display is the X11 display, ":N" (local displays only).
+	Display string
+	// XCookie is the MIT-MAGIC-COOKIE-1 for Display, 16 bytes.
+	XCookie []byte
+	// WaylandDisplay is the socket name in the caller's XDG_RUNTIME_DIR.
+	WaylandDisplay string
+	// Args are appended to the app's exec.
+	Args []string
+	// Wait: reply only when the app has exited, with its status, and send
+	// its output to Stdout and Stderr.
+	Wait           bool
+	Stdout, Stderr *dbus.UnixFD
+}
+
+// Session dict keys on the bus.
+const (
+	keyDisplay        = "display"
+	keyXCookie        = "x11-cookie"
+	keyWaylandDisplay = "wayland-display"
+	keyArgs           = "args"
+	keyWait           = "wait"
+	keyStdout         = "stdout"
+	keyStderr         = "stderr"
+)
+
+const (
+	maxArgs      = 256
+	maxArgLen    = 4096
+	cookieLength = 16
+)
+
+var (
+	displayRe = regexp.MustCompile(`^:[0-9]{1,4}(\.[0-9]{1,2})?$`)
+	waylandRe = regexp.MustCompile(`^wayland-[0-9]{1,4}$`)
+)
+
+// Dict is the session as the bus carries it.
+func (s Session) Dict() map[string]dbus.Variant {
+	d := map[string]dbus.Variant{}
+	if s.Display != "" {
+		d[keyDisplay] = dbus.MakeVariant(s.Display)
+	}
+	if len(s.XCookie) > 0 {
+		d[keyXCookie] = dbus.MakeVariant(s.XCookie)
+	}
+	if s.WaylandDisplay != "" {
+		d[keyWaylandDisplay] = dbus.MakeVariant(s.WaylandDisplay)
+	}
+	if len(s.Args) > 0 {
+		d[keyArgs] = dbus.MakeVariant(s.Args)
+	}
+	if s.Wait {
+		d[keyWait] = dbus.MakeVariant(true)
+	}
+	if s.Stdout != nil {
+		d[keyStdout] = dbus.MakeVariant(*s.Stdout)
+	}
+	if s.Stderr != nil {
+		d[keyStderr] = dbus.MakeVariant(*s.Stderr)
+	}
+	return d
+}
+
+// ParseSession validates a session dict from the bus. Unknown keys and wrong
+// types are errors: the set is closed.
+func ParseSession(d map[string]dbus.Variant) (Session, error) {
+	var s Session
+	for k, v := range d {
+		var err error
+		switch k {
+		case keyDisplay:
+			s.Display, err = exact[string](v)
+		case keyXCookie:
+			s.XCookie, err = exact[[]byte](v)
+		case keyWaylandDisplay:
+			s.WaylandDisplay, err = exact[string](v)
+		case keyArgs:
+			s.Args, err = exact[[]string](v)
+		case keyWait:
+			s.Wait, err = exact[bool](v)
+		case keyStdout, keyStderr:
+			fd, ok := v.Value().(dbus.UnixFD)
+			if !ok {
+				err = fmt.Errorf("want a file descriptor, got %s", v.Signature())
+			} else if k == keyStdout {
+				s.Stdout = &fd
+			} else {
+				s.Stderr = &fd
+			}
+		default:
+			return Session{}, fmt.Errorf("unknown session field %q", k)
+		}
+		if err != nil {
+			return Session{}, fmt.Errorf("session field %q: %w", k, err)
+		}
+	}
+	return s, s.Validate()
+}
+
+// exact takes v's value only if it has exactly type T: godbus's Store would
+// convert, say, a uint32 into a one-rune string.
+func exact[T any](v dbus.Variant) (T, error) {
+	x, ok := v.Value().(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("want %s, got %s", dbus.SignatureOf(zero), v.Signature())
+	}
+	return x, nil
+}
+
+// Validate checks every field against its closed form.
+func (s Session) Validate() error {
+	if s.Display != "" && !displayRe.MatchString(s.Display) {
+		return fmt.Errorf("display %q: want a local display like :0", s.Display)
+	}
+	if s.XCookie != nil && len(s.XCookie) != cookieLength {
+		return fmt.Errorf("x11 cookie: %d bytes, want %d", len(s.XCookie), cookieLength)
+	}
+	if s.XCookie != nil && s.Display == "" {
+		return fmt.Errorf("x11 cookie without a display")
+	}
+	if s.WaylandDisplay != "" && !waylandRe.MatchString(s.WaylandDisplay) {
+		return fmt.Errorf("wayland display %q: want a socket name like wayland-0", s.WaylandDisplay)
+	}
+	if len(s.Args) > maxArgs {
+		return fmt.Errorf("%d arguments, at most %d", len(s.Args), maxArgs)
+	}
+	for i, a := range s.Args {
+		if len(a) > maxArgLen || !utf8.ValidString(a) || containsNUL(a) {
+			return fmt.Errorf("argument %d: not UTF-8 text of at most %d bytes without NUL", i+1, maxArgLen)
+		}
+	}
+	if (s.Stdout != nil || s.Stderr != nil) && !s.Wait {
+		return fmt.Errorf("output descriptors are only taken with wait")
+	}
+	return nil
+}
+
+// DisplayNumber is N of ":N" or ":N.S".
+func (s Session) DisplayNumber() string {
+	n := s.Display[1:]
+	for i := range n {
+		if n[i] == '.' {
+			return n[:i]
+		}
+	}
+	return n
+}
+
+func containsNUL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return true
+		}
+	}
+	return false
+}

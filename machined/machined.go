@@ -1,0 +1,115 @@
+// Package machined talks to systemd-machined (org.freedesktop.machine1): the
+// registry of running containers that machinectl shows.
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	busName     = "org.freedesktop.machine1"
+	objPath     = "/org/freedesktop/machine1"
+	managerIf   = "org.freedesktop.machine1.Manager"
+	machineIf   = "org.freedesktop.machine1.Machine"
+	errNoSuch   = "org.freedesktop.machine1.NoSuchMachine"
+	errAccessDn = "org.freedesktop.DBus.Error.AccessDenied"
+	errInteract = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+)
+
+// Sentinel errors for the D-Bus errors callers act on.
+var (
+	ErrNoSuchMachine = errors.New("no such machine")
+	ErrAccessDenied  = errors.New("access denied")
+)
+
+// Manager wraps a system bus connection.
+type Manager struct {
+	conn *dbus.Conn
+}
+
+// New returns a Manager using conn (the system bus).
+func New(conn *dbus.Conn) *Manager { return &Manager{conn: conn} }
+
+// Machine is one entry of ListMachines.
+type Machine struct {
+	Name    string
+	Class   string
+	Service string
+	Path    dbus.ObjectPath
+}
+
+// List returns the registered machines, the host itself (".host") included.
+func (m *Manager) List(ctx context.Context) ([]Machine, error) {
+	var ms []Machine
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".ListMachines", 0).Store(&ms)
+	if err != nil {
+		return nil, fmt.Errorf("machined: list machines: %w", mapError(err))
+	}
+	return ms, nil
+}
+
+// Details are a machine's properties.
+type Details struct {
+	Name          string
+	Class         string
+	Service       string
+	Unit          string
+	RootDirectory string
+	State         string
+	Leader        uint32
+	// Timestamp is the registration time, µs since the epoch.
+	Timestamp uint64
+}
+
+// Get returns the properties of the machine called name.
+func (m *Manager) Get(ctx context.Context, name string) (Details, error) {
+	var path dbus.ObjectPath
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetMachine", 0, name).Store(&path)
+	if err != nil {
+		return Details{}, fmt.Errorf("machined: get %q: %w", name, mapError(err))
+	}
+	var props map[string]dbus.Variant
+	err = m.conn.Object(busName, path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, machineIf).Store(&props)
+	if err != nil {
+		return Details{}, fmt.Errorf("machined: properties of %q: %w", name, mapError(err))
+	}
+	var d Details
+	for key, dst := range map[string]any{
+		"Name": &d.Name, "Class": &d.Class, "Service": &d.Service, "Unit": &d.Unit,
+		"RootDirectory": &d.RootDirectory, "State": &d.State, "Leader": &d.Leader, "Timestamp": &d.Timestamp,
+	} {
+		if v, ok := props[key]; ok {
+			if err := v.Store(dst); err != nil {
+				return Details{}, fmt.Errorf("machined: property %s of %q: %w", key, name, err)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Terminate kills all processes of the machine (machined checks polkit
+// itself when the caller is not root).
+func (m *Manager) Terminate(ctx context.Context, name string) error {
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".TerminateMachine", 0, name).Store()
+	if err != nil {
+		return fmt.Errorf("machined: terminate %q: %w", name, mapError(err))
+	}
+	return nil
+}
+
+func mapError(err error) error {
+	var e dbus.Error
+	if errors.As(err, &e) {
+		switch e.Name {
+		case errNoSuch:
+			return fmt.Errorf("%w: %w", ErrNoSuchMachine, err)
+		case errAccessDn, errInteract:
+			return fmt.Errorf("%w: %w", ErrAccessDenied, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,317 @@
+package stage
+
+import (
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func newDir(t *testing.T) (root string, d *Dir) {
+	t.Helper()
+	needRoot(t)
+	root = filepath.Join(t.TempDir(), "run/nspawn-tray/instances")
+	d, err := Create(root, "app-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		if err := Remove(root, "app-1"); err != nil {
+			t.Error(err)
+		}
+	})
+	return root, d
+}
+
+func TestCreate(t *testing.T) {
+	root, d := newDir(t)
+	if d.Path() != root+"/app-1" {
+		t.Fatalf("Path() = %q", d.Path())
+	}
+	for _, p := range []string{root, filepath.Dir(root), d.Path()} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if !fi.IsDir() || fi.Mode().Perm() != 0o755 || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s: mode %v owner %d:%d, want dir 0755 root:root", p, fi.Mode(), st.Uid, st.Gid)
+		}
+	}
+	if _, err := Create(root, "app-1"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("existing instance: %v", err)
+	}
+	for _, bad := range []string{"", "-a", "A", "a_b", "a/b", "..", string(make([]byte, 65))} {
+		if _, err := Create(root, bad); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("instance %q: %v", bad, err)
+		}
+	}
+}
+
+func TestCreateRefusesUnsafeRoot(t *testing.T) {
+	needRoot(t)
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	os.Mkdir(real, 0o755)
+	symlink(t, real, filepath.Join(base, "link"))
+	os.Mkdir(filepath.Join(base, "user"), 0o755)
+	os.Chown(filepath.Join(base, "user"), 1000, 1000)
+	os.Mkdir(filepath.Join(base, "gw"), 0o775)
+	os.Chmod(filepath.Join(base, "gw"), 0o775)
+	os.Mkdir(filepath.Join(base, "sticky"), 0o755)
+	os.Chmod(filepath.Join(base, "sticky"), os.ModeSticky|0o777)
+
+	for _, c := range []struct {
+		root string
+		want error
+	}{
+		{filepath.Join(base, "link"), ErrSymlink},
+		{filepath.Join(base, "link/sub"), ErrSymlink},
+		{filepath.Join(base, "user/sub"), ErrUnsafe},
+		{filepath.Join(base, "gw"), ErrUnsafe},
+		{filepath.Join(base, "sticky"), ErrUnsafe},
+		{"relative/root", ErrInvalidName},
+		{base + "/real/../real", ErrInvalidName},
+	} {
+		if d, err := Create(c.root, "x"); !errors.Is(err, c.want) {
+			if d != nil {
+				d.Close()
+			}
+			t.Errorf("root %s: got %v, want %v", c.root, err, c.want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(real, "sub")); err == nil {
+		t.Error("created a directory through the symlink")
+	}
+	// A sticky world-writable dir (like /tmp) is fine as a parent.
+	d, err := Create(filepath.Join(base, "sticky/instances"), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+}
+
+func TestBindFDSocket(t *testing.T) {
+	root, d := newDir(t)
+	src := t.TempDir()
+	want := listen(t, src, "sock", 1000)
+	f, err := OpenSocket(src, "sock", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := d.BindFD(f, "pulse-native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != d.Path()+"/pulse-native" {
+		t.Errorf("path %q", p)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(st, want) || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		t.Fatalf("mount point is %d/%d mode %#o, want socket %d/%d", st.Dev, st.Ino, st.Mode, want.Dev, want.Ino)
+	}
+	// The bound socket is usable: connecting through it reaches the listener.
+	c, err := net.Dial("unix", p)
+	if err != nil {
+		t.Fatalf("dial through bind: %v", err)
+	}
+	c.Close()
+	// It stays bound to the inode when the user replaces the original.
+	os.Remove(filepath.Join(src, "sock"))
+	symlink(t, "/etc/shadow", filepath.Join(src, "sock"))
+	if err := unix.Stat(p, &st); err != nil || !sameFile(st, want) {
+		t.Fatalf("after swapping the source: %v", err)
+	}
+	if _, err := d.BindFD(f, "pulse-native"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second bind on the same name: %v", err)
+	}
+
+	if err := Remove(root, "app-1"); err != nil {
+		t.Fatal(err)
+	}
+	if isMounted(t, p) {
+		t.Error("still mounted after Remove")
+	}
+	if _, err := os.Lstat(d.Path()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("instance dir still there: %v", err)
+	}
+	if err := Remove(root, "app-1"); err != nil {
+		t.Errorf("second Remove: %v", err)
+	}
+}
+
+func TestBindFDDirAndRemoveKeepsSource(t *testing.T) {
+	root, d := newDir(t)
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "keep"), []byte("user data"), 0o644)
+	f, err := os.OpenFile(home, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := d.BindFD(f, "home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(p, "keep")); err != nil || string(b) != "user data" {
+		t.Fatalf("through bind: %q, %v", b, err)
+	}
+	// Stack a second mount on the same point and one below it.
+	if err := unix.Mount("tmpfs", p, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(p, "sub"), 0o755)
+	if err := unix.Mount("tmpfs", filepath.Join(p, "sub"), "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(root, "app-1"); err != nil {
+		t.Fatal(err)
+	}
+	if mps, _ := mountsBelow(d.Path()); len(mps) != 0 {
+		t.Errorf("still mounted: %v", mps)
+	}
+	if b, err := os.ReadFile(filepath.Join(home, "keep")); err != nil || string(b) != "user data" {
+		t.Fatalf("Remove touched the bound source: %q, %v", b, err)
+	}
+}
+
+// TestRemoveNeverCrossesMounts: if an unmount did not happen, removal must
+// stop at the mount instead of deleting what is mounted there.
+func TestRemoveNeverCrossesMounts(t *testing.T) {
+	_, d := newDir(t)
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "keep"), []byte("user data"), 0o644)
+	os.Mkdir(filepath.Join(d.Path(), "home"), 0o755)
+	if err := unix.Mount(home, filepath.Join(d.Path(), "home"), "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(filepath.Join(d.Path(), "home"), unix.MNT_DETACH)
+	if err := removeAt(d.fd, "home"); err == nil {
+		t.Error("removeAt went into a mount point")
+	}
+	if _, err := os.Stat(filepath.Join(home, "keep")); err != nil {
+		t.Fatalf("deleted through a mount: %v", err)
+	}
+}
+
+func TestRemoveThroughUserSymlinks(t *testing.T) {
+	root, d := newDir(t)
+	victim := t.TempDir()
+	os.WriteFile(filepath.Join(victim, "keep"), nil, 0o644)
+	p, err := d.Mkdir("bus", 1000, 1000, 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a user could leave in a directory they own.
+	symlink(t, victim, filepath.Join(p, "link"))
+	os.MkdirAll(filepath.Join(p, "a/b/c"), 0o755)
+	symlink(t, victim+"/keep", filepath.Join(p, "a/b/c/l"))
+	if err := Remove(root, "app-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(victim, "keep")); err != nil {
+		t.Fatalf("followed a symlink: %v", err)
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	_, d := newDir(t)
+	p, err := d.WriteFile("client.conf", []byte("enable-shm = no\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != d.Path()+"/client.conf" {
+		t.Errorf("path %q", p)
+	}
+	// Hold the old version open: a rename replaces it, an in-place write
+	// would change what the reader sees.
+	old, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := d.WriteFile("client.conf", []byte("v2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := old.Read(buf)
+	if string(buf[:n]) != "enable-shm = no\n" {
+		t.Errorf("old reader saw %q: not atomic", buf[:n])
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode() != 0o600 || st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("mode %v owner %d:%d", fi.Mode(), st.Uid, st.Gid)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "v2" {
+		t.Errorf("content %q", b)
+	}
+	ents, _ := os.ReadDir(d.Path())
+	if len(ents) != 1 {
+		t.Errorf("leftover temp files: %v", ents)
+	}
+	// Mode is applied exactly, whatever the umask.
+	old2 := unix.Umask(0o077)
+	_, err = d.WriteFile("x", nil, 0o644)
+	unix.Umask(old2)
+	if fi, _ := os.Lstat(filepath.Join(d.Path(), "x")); err != nil || fi.Mode() != 0o644 {
+		t.Errorf("under umask 077: %v, %v", fi.Mode(), err)
+	}
+	for _, bad := range []string{"", "a/b", "..", "."} {
+		if _, err := d.WriteFile(bad, nil, 0o644); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+	if _, err := d.WriteFile("y", nil, os.ModeSymlink|0o644); err == nil {
+		t.Error("accepted a non-regular mode")
+	}
+}
+
+func TestMkdir(t *testing.T) {
+	_, d := newDir(t)
+	p, err := d.Mkdir("bus", 1000, 1001, 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || fi.Mode().Perm() != 0o700 || st.Uid != 1000 || st.Gid != 1001 {
+		t.Errorf("mode %v owner %d:%d", fi.Mode(), st.Uid, st.Gid)
+	}
+	if _, err := d.Mkdir("bus", 1000, 1000, 0o700); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("existing: %v", err)
+	}
+	if _, err := d.Mkdir("neg", -1, 1000, 0o700); err == nil {
+		t.Error("accepted uid -1")
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		`/a/b`:            "/a/b",
+		`/a\040b`:         "/a b",
+		`/a\011\012\134b`: "/a\t\n\\b",
+		`/a\04`:           `/a\04`,
+		`/a\xyz`:          `/a\xyz`,
+	} {
+		if got := unescapeMountinfo(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package stage
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Remove unmounts every mount at or below root/instance and removes the tree.
+// A missing directory is not an error.
+//
+// Unmounting goes by fd (each mount point opened without following symlinks,
+// then umount of its /proc/self/fd link), because the user may write in
+// directories made by Mkdir and could otherwise steer a path-based umount
+// elsewhere. The removal never crosses into a mount (RESOLVE_NO_XDEV): if
+// anything is still mounted, Remove fails rather than delete the contents of
+// what is mounted there, such as a user's directory.
+func Remove(root, instance string) error {
+	if err := remove(root, instance); err != nil {
+		return fmt.Errorf("stage: remove %s/%s: %w", root, instance, err)
+	}
+	return nil
+}
+
+func remove(root, instance string) error {
+	if err := ValidInstance(instance); err != nil {
+		return err
+	}
+	if err := validRoot(root); err != nil {
+		return err
+	}
+	rootfd, err := openat2(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY, noLinks)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(rootfd)
+	prefix := strings.TrimSuffix(root, "/") + "/" + instance
+	if err := unmountBelow(rootfd, root, prefix); err != nil {
+		return err
+	}
+	if err := removeAt(rootfd, instance); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}
+
+// unmountBelow unmounts deepest first, in rounds, since one path may carry
+// stacked mounts and each umount only removes the top one.
+func unmountBelow(rootfd int, root, prefix string) error {
+	for range 32 {
+		mps, err := mountsBelow(prefix)
+		if err != nil {
+			return err
+		}
+		if len(mps) == 0 {
+			return nil
+		}
+		slices.SortFunc(mps, func(a, b string) int {
+			return cmp.Or(-cmp.Compare(strings.Count(a, "/"), strings.Count(b, "/")), strings.Compare(a, b))
+		})
+		for _, mp := range mps {
+			rel := strings.TrimPrefix(mp[len(root):], "/")
+			if err := unmountAt(rootfd, rel); err != nil {
+				return fmt.Errorf("unmount %s: %w", mp, err)
+			}
+		}
+	}
+	return errors.New("mounts remain after repeated unmounting")
+}
+
+func unmountAt(rootfd int, rel string) error {
+	// RESOLVE_BENEATH without NO_XDEV: reaching a deeper mount means
+	// crossing the shallower ones.
+	fd, err := openat2(rootfd, rel, unix.O_PATH, noLinks|unix.RESOLVE_BENEATH)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // a lazily detached parent took it along
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	err = unix.Unmount(fmt.Sprintf("/proc/self/fd/%d", fd), unix.MNT_DETACH)
+	if err == unix.EINVAL {
+		return nil // no longer a mount point: detached with its parent
+	}
+	return err
+}
+
+// mountsBelow lists mount points equal to prefix or under it, from
+// /proc/self/mountinfo, with one entry per stacked mount.
+func mountsBelow(prefix string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if mp == prefix || strings.HasPrefix(mp, prefix+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out, sc.Err()
+}
+
+// unescapeMountinfo undoes the kernel's \ooo escaping of space, tab,
+// newline and backslash in mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeAt removes name below dirfd recursively, by fd, never following
+// symlinks and never entering another mount.
+func removeAt(dirfd int, name string) error {
+	err := unix.Unlinkat(dirfd, name, 0)
+	if err == nil {
+		return nil
+	}
+	if err != unix.EISDIR && err != unix.EPERM {
+		return fmt.Errorf("unlink %s: %w", name, err)
+	}
+	fd, err := openat2(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, strictChild)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	// Read all names before unlinking any: unlinking while reading in
+	// batches can make some filesystems skip entries.
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("read dir %s: %w", name, err)
+	}
+	for _, n := range names {
+		if err := removeAt(fd, n); err != nil {
+			return err
+		}
+	}
+	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil {
+		return fmt.Errorf("rmdir %s: %w", name, err)
+	}
+	return nil
+}

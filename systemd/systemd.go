@@ -1,0 +1,235 @@
+// Package systemd talks to the system manager (org.freedesktop.systemd1):
+// starting transient units and following them until they finish.
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	busName   = "org.freedesktop.systemd1"
+	objPath   = "/org/freedesktop/systemd1"
+	managerIf = "org.freedesktop.systemd1.Manager"
+	unitIf    = "org.freedesktop.systemd1.Unit"
+	serviceIf = "org.freedesktop.systemd1.Service"
+	propsIf   = "org.freedesktop.DBus.Properties"
+
+	errNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit"
+	errUnitExists = "org.freedesktop.systemd1.UnitExists"
+)
+
+// Sentinel errors for the D-Bus errors callers act on.
+var (
+	ErrNoSuchUnit = errors.New("no such unit")
+	ErrUnitExists = errors.New("unit exists")
+	ErrJobFailed  = errors.New("job failed")
+)
+
+// Property is one unit property of StartTransientUnit.
+type Property struct {
+	Name  string
+	Value dbus.Variant
+}
+
+// Prop is shorthand for a Property.
+func Prop(name string, value any) Property { return Property{name, dbus.MakeVariant(value)} }
+
+// ExecCommand is one entry of ExecStart= and friends: a path and the full
+// argv (argv[0] included), never a shell string.
+type ExecCommand struct {
+	Path          string
+	Argv          []string
+	IgnoreFailure bool
+}
+
+// Manager wraps a system bus connection of its own: it takes over the
+// connection's signal channel to follow jobs and units.
+type Manager struct {
+	conn *dbus.Conn
+
+	mu      sync.Mutex
+	jobs    map[dbus.ObjectPath]chan string // job -> result
+	changes map[dbus.ObjectPath][]chan struct{}
+}
+
+// New returns a Manager using conn (the system bus).
+func New(conn *dbus.Conn) *Manager {
+	return &Manager{conn: conn, jobs: map[dbus.ObjectPath]chan string{}, changes: map[dbus.ObjectPath][]chan struct{}{}}
+}
+
+// Subscribe starts following jobs and unit changes; StartTransientUnit and
+// WaitExit need it. Call it once.
+func (m *Manager) Subscribe(ctx context.Context) error {
+	conn := m.conn
+	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("JobRemoved")); err != nil {
+		return fmt.Errorf("systemd: match JobRemoved: %w", err)
+	}
+	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface(propsIf), dbus.WithMatchMember("PropertiesChanged"),
+		dbus.WithMatchSender(busName)); err != nil {
+		return fmt.Errorf("systemd: match PropertiesChanged: %w", err)
+	}
+	// Without Subscribe, systemd does not emit JobRemoved to us.
+	if err := conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".Subscribe", 0).Store(); err != nil {
+		return fmt.Errorf("systemd: subscribe: %w", err)
+	}
+	ch := make(chan *dbus.Signal, 64)
+	conn.Signal(ch)
+	go m.dispatch(ch)
+	return nil
+}
+
+// StopUnit asks systemd to stop unit without waiting for it.
+func (m *Manager) StopUnit(ctx context.Context, unit string) error {
+	var job dbus.ObjectPath
+	if err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".StopUnit", 0, unit, "replace").Store(&job); err != nil {
+		return fmt.Errorf("systemd: stop %s: %w", unit, mapError(err))
+	}
+	return nil
+}
+
+func (m *Manager) dispatch(ch chan *dbus.Signal) {
+	for sig := range ch {
+		switch sig.Name {
+		case managerIf + ".JobRemoved":
+			var id uint32
+			var job dbus.ObjectPath
+			var unit, result string
+			if dbus.Store(sig.Body, &id, &job, &unit, &result) != nil {
+				continue
+			}
+			m.mu.Lock()
+			if c, ok := m.jobs[job]; ok {
+				c <- result
+				delete(m.jobs, job)
+			}
+			m.mu.Unlock()
+		case propsIf + ".PropertiesChanged":
+			m.mu.Lock()
+			for _, c := range m.changes[sig.Path] {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// StartTransientUnit starts a transient unit (mode "fail") and waits for its
+// start job: for a Type=notify service, until it reported READY=1.
+func (m *Manager) StartTransientUnit(ctx context.Context, name string, props []Property) error {
+	// The job may finish before StartTransientUnit returns: hold the lock so
+	// dispatch cannot miss it, and register the job under it.
+	done := make(chan string, 1)
+	m.mu.Lock()
+	var job dbus.ObjectPath
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".StartTransientUnit", 0,
+		name, "fail", props, []struct {
+			Name  string
+			Props []Property
+		}{}).Store(&job)
+	if err != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("systemd: start %s: %w", name, mapError(err))
+	}
+	m.jobs[job] = done
+	m.mu.Unlock()
+
+	select {
+	case result := <-done:
+		if result != "done" {
+			return fmt.Errorf("systemd: start %s: %w: %s", name, ErrJobFailed, result)
+		}
+		return nil
+	case <-ctx.Done():
+		m.mu.Lock()
+		delete(m.jobs, job)
+		m.mu.Unlock()
+		return fmt.Errorf("systemd: start %s: %w", name, ctx.Err())
+	}
+}
+
+// Exit is how a service's main process ended.
+type Exit struct {
+	// Code is the CLD_* code: 1 exited, 2 killed, 3 dumped.
+	Code int32
+	// Status is the exit status, or the signal number.
+	Status int32
+}
+
+// WaitExit waits until unit (started with AddRef=true so it is not garbage
+// collected under us) is inactive or failed, then returns how its main
+// process ended and drops the reference.
+func (m *Manager) WaitExit(ctx context.Context, unit string) (Exit, error) {
+	var path dbus.ObjectPath
+	if err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path); err != nil {
+		return Exit{}, fmt.Errorf("systemd: get unit %s: %w", unit, mapError(err))
+	}
+	changed := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.changes[path] = append(m.changes[path], changed)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		cs := m.changes[path]
+		for i, c := range cs {
+			if c == changed {
+				m.changes[path] = append(cs[:i], cs[i+1:]...)
+			}
+		}
+		if len(m.changes[path]) == 0 {
+			delete(m.changes, path)
+		}
+		m.mu.Unlock()
+	}()
+	obj := m.conn.Object(busName, path)
+	for {
+		var state string
+		v, err := obj.GetProperty(unitIf + ".ActiveState")
+		if err == nil {
+			err = v.Store(&state)
+		}
+		if err != nil {
+			return Exit{}, fmt.Errorf("systemd: state of %s: %w", unit, mapError(err))
+		}
+		if state == "inactive" || state == "failed" {
+			var e Exit
+			for name, dst := range map[string]*int32{"ExecMainCode": &e.Code, "ExecMainStatus": &e.Status} {
+				v, err := obj.GetProperty(serviceIf + "." + name)
+				if err == nil {
+					err = v.Store(dst)
+				}
+				if err != nil {
+					return Exit{}, fmt.Errorf("systemd: %s of %s: %w", name, unit, mapError(err))
+				}
+			}
+			// Drop our reference so the unit can be collected.
+			_ = obj.CallWithContext(ctx, unitIf+".Unref", 0).Store()
+			return e, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return Exit{}, fmt.Errorf("systemd: wait for %s: %w", unit, ctx.Err())
+		}
+	}
+}
+
+func mapError(err error) error {
+	var e dbus.Error
+	if errors.As(err, &e) {
+		switch e.Name {
+		case errNoSuchUnit:
+			return fmt.Errorf("%w: %w", ErrNoSuchUnit, err)
+		case errUnitExists:
+			return fmt.Errorf("%w: %w", ErrUnitExists, err)
+		}
+	}
+	return err
+}
