@@ -202,6 +202,10 @@ func daemonFlags(fs *flag.FlagSet) func(*env, []string) int {
 			case <-tick.C:
 				if svc.Idle(*idle) {
 					slog.Info("daemon stopping", "reason", "idle")
+					// A call may have slipped in just before the name went.
+					if err := svc.Release(); err != nil {
+						slog.Warn("daemon stopping", "err", err)
+					}
 					return exitOK
 				}
 			}

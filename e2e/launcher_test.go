@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"image"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,9 +13,13 @@ import (
 )
 
 // launch runs `nspawn-tray launch APP` as user and returns the machine name.
-func launch(t *testing.T, user, app string) string {
+func launch(t *testing.T, user, app string, args ...string) string {
 	t.Helper()
-	machine := strings.TrimSpace(mustRun(t, user, "nspawn-tray", "launch", app))
+	argv := []string{"nspawn-tray", "launch", app}
+	if len(args) > 0 {
+		argv = append(append(argv, "--"), args...)
+	}
+	machine := strings.TrimSpace(mustRun(t, user, argv...))
 	if !regexp.MustCompile(`^` + app + `-[0-9a-f]{8}$`).MatchString(machine) {
 		t.Fatalf("launch %s printed %q, want a machine name", app, machine)
 	}
@@ -184,10 +190,18 @@ func TestClearErrors(t *testing.T) {
 }
 
 func TestXClientDrawsOnAlicesDisplay(t *testing.T) {
-	machine := launch(t, "alice", "xeyes")
+	machine := launch(t, "alice", "xeyes", "-geometry", "200x200+900+500")
 	eventually(t, 10*time.Second, func() string {
-		if out := mustRun(t, "alice", "xwininfo", "-root", "-children"); !strings.Contains(out, `("xeyes" "XEyes")`) {
-			return "no xeyes window on :0:\n" + out
+		if out := mustRun(t, "alice", "xwininfo", "-root", "-children"); !strings.Contains(out, `("xeyes" "XEyes")  200x200+900+500`) {
+			return "no 200x200+900+500 xeyes window on :0:\n" + out
+		}
+		return ""
+	})
+	// And it drew: the eyes are white on the black root window.
+	eventually(t, 5*time.Second, func() string {
+		img := screenshot(t)
+		if n := distinctColors(img, image.Rect(900, 500, 1100, 700)); n < 2 {
+			return fmt.Sprintf("the xeyes window area has %d colours: nothing drawn", n)
 		}
 		return ""
 	})

@@ -13,7 +13,9 @@ import (
 
 // The screenshot must show alice's display as a person would see it: the
 // panel drawn along the top, the bare root window below it.
-func TestScreenshotShowsThePanel(t *testing.T) {
+// screenshot takes one with testhost/screenshot and decodes it.
+func screenshot(t *testing.T) image.Image {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "shot.png")
 	if b, err := exec.Command(filepath.Join(repoRoot(t), "testhost", "screenshot"), out).CombinedOutput(); err != nil {
 		t.Fatalf("testhost/screenshot: %v\n%s", err, b)
@@ -27,6 +29,11 @@ func TestScreenshotShowsThePanel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot is not a PNG: %v", err)
 	}
+	return img
+}
+
+func TestScreenshotShowsThePanel(t *testing.T) {
+	img := screenshot(t)
 	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 800 {
 		t.Fatalf("screenshot is %v, want 1280x800", b)
 	}

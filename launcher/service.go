@@ -92,6 +92,18 @@ func (s *Service) Export() error {
 	return nil
 }
 
+// Release gives up the bus name, so the next call activates a fresh daemon,
+// and waits for the calls already running (a --wait launch may take long).
+func (s *Service) Release() error {
+	if _, err := s.conn.ReleaseName(BusName); err != nil {
+		return fmt.Errorf("launcher: release %s: %w", BusName, err)
+	}
+	for !s.Idle(0) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
 // Idle reports whether no call is running and none came for d.
 func (s *Service) Idle(d time.Duration) bool {
 	s.mu.Lock()

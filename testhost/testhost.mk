@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo
+.PHONY: host-deps testhost testhost-stop e2e test demo bench
 
 host-deps:
 	@testhost/host-deps
@@ -23,3 +23,7 @@ test: host-deps unit e2e
 
 demo: testhost
 	@testhost/demo
+
+# Launch latency against a bare systemd-run + nspawn, as a ratio (docs/benchmarks.md).
+bench: testhost
+	testhost/run -- bash -s 30 < bench/launch-latency.sh
