@@ -2,6 +2,7 @@ package appexec
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -59,4 +60,20 @@ func TestParseRefuses(t *testing.T) {
 			t.Errorf("%s: got %+v, %v; want %v", c.desc, s, err, c.want)
 		}
 	}
+}
+
+// Whatever the command line, an accepted Spec never names root, has a clean
+// absolute home and at least one argv element.
+func FuzzParse(f *testing.F) {
+	f.Add("--uid", "1000", "--gid", "1000", "--home", "/home/a", "/bin/true")
+	f.Add("--uid", "0", "--gid", "0", "--home", "../x", "-x")
+	f.Fuzz(func(t *testing.T, a, b, c, d, e, g, h string) {
+		s, err := Parse([]string{a, b, c, d, e, g, "--", h})
+		if err != nil {
+			return
+		}
+		if s.UID == 0 || s.GID == 0 || !filepath.IsAbs(s.Home) || filepath.Clean(s.Home) != s.Home || len(s.Argv) == 0 {
+			t.Errorf("accepted %+v", s)
+		}
+	})
 }

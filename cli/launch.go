@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -219,7 +220,13 @@ func execAsFlags(fs *flag.FlagSet) func(*env, []string) int {
 		if err != nil {
 			return e.usageError("exec-as", err.Error())
 		}
-		spec.Env = os.Environ()
+		// nspawn's readiness socket is for nspawn's payload protocol, not
+		// for the app: it could otherwise talk to nspawn.
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+				spec.Env = append(spec.Env, kv)
+			}
+		}
 		err = appexec.Exec(spec)
 		fmt.Fprintf(e.stderr, "%s: %s\n", progName, oneLine(err.Error()))
 		return 127

@@ -21,11 +21,19 @@ func shell(t *testing.T, app, script string, extraEnv ...string) string {
 }
 
 func TestDefaultsBindTheSession(t *testing.T) {
-	out := shell(t, "shell", "env; cat /proc/self/mountinfo; cat /proc/net/dev")
-	for _, want := range []string{"DISPLAY=:0", "PULSE_SERVER=", "DBUS_SESSION_BUS_ADDRESS=", " /tmp/.X11-unix/X0 ", " /home/alice "} {
+	out := shell(t, "shell", "env; cat /proc/self/mountinfo; cat /proc/net/dev; echo machine-id=$(cat /etc/machine-id); (touch /etc/machine-id && echo machine-id-writable) 2>/dev/null; true")
+	hostID := strings.TrimSpace(mustRun(t, "root", "cat", "/etc/machine-id"))
+	for _, want := range []string{"DISPLAY=:0", "PULSE_SERVER=", "DBUS_SESSION_BUS_ADDRESS=", " /tmp/.X11-unix/X0 ", " /home/alice ",
+		"machine-id=" + hostID + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("defaults: output lacks %q", want)
 		}
+	}
+	if strings.Contains(out, "NOTIFY_SOCKET=") {
+		t.Errorf("the app sees nspawn's NOTIFY_SOCKET")
+	}
+	if strings.Contains(out, "machine-id-writable") {
+		t.Errorf("the app could write /etc/machine-id")
 	}
 }
 

@@ -36,6 +36,7 @@ type Paths struct {
 	Self      string // this binary
 	Nspawn    string // systemd-nspawn
 	DBusProxy string // xdg-dbus-proxy
+	MachineID string // the host's machine-id, bound read-only
 }
 
 // DefaultPaths are the paths of an installed system.
@@ -48,6 +49,7 @@ func DefaultPaths(self string) Paths {
 		Self:      self,
 		Nspawn:    "/usr/bin/systemd-nspawn",
 		DBusProxy: "/usr/bin/xdg-dbus-proxy",
+		MachineID: "/etc/machine-id",
 	}
 }
 
@@ -442,6 +444,11 @@ func (s *Service) stageIdentity(dir *stage.Dir, spec *Spec, u stage.User) error 
 			return err
 		}
 		spec.Binds = append(spec.Binds, Bind{Src: path, Dst: "/" + f.image})
+	}
+	// D-Bus and PulseAudio clients identify the machine by its machine-id:
+	// the host's, read-only (a root-owned host file, not the user's).
+	if _, err := os.Stat(s.paths.MachineID); err == nil {
+		spec.Binds = append(spec.Binds, Bind{Src: s.paths.MachineID, Dst: "/etc/machine-id"})
 	}
 	runtime, err := dir.Mkdir("runtime", int(u.UID), int(u.GID), 0o700)
 	if err != nil {

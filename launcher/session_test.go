@@ -102,3 +102,18 @@ func TestValidMachine(t *testing.T) {
 		}
 	}
 }
+
+// A machine name the service accepts can be used as a path component, a
+// unit name part and a machined name: no separators, no dots, no options.
+func FuzzValidMachine(f *testing.F) {
+	f.Add("xeyes-0a1b2c3d")
+	f.Add("../x-00000000")
+	f.Fuzz(func(t *testing.T, name string) {
+		if !ValidMachine(name) {
+			return
+		}
+		if strings.ContainsAny(name, "/.\x00 :\\") || strings.HasPrefix(name, "-") || len(name) > 64 {
+			t.Errorf("accepted %q", name)
+		}
+	})
+}
