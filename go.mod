@@ -7,4 +7,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/godbus/dbus/v5 v5.2.4 // indirect
+require (
+	github.com/adrg/xdg v0.5.3 // indirect
+	github.com/godbus/dbus/v5 v5.2.4 // indirect
+)

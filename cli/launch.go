@@ -145,17 +145,37 @@ func psFlags(fs *flag.FlagSet) func(*env, []string) int {
 }
 
 func stopFlags(fs *flag.FlagSet) func(*env, []string) int {
+	app := fs.String("app", "", "stop every instance of `APP` that you started")
 	return func(e *env, args []string) int {
-		if len(args) != 1 {
-			return e.usageError("stop", "want exactly one MACHINE (see 'nspawn-tray ps')")
+		if (*app == "") == (len(args) != 1) || len(args) > 1 {
+			return e.usageError("stop", "want exactly one MACHINE (see 'nspawn-tray ps'), or --app APP")
+		}
+		what := "stop " + *app
+		if len(args) == 1 {
+			what = "stop " + args[0]
 		}
 		conn, err := systemBus()
 		if err != nil {
-			return e.clientError("stop "+args[0], err)
+			return e.clientError(what, err)
 		}
 		defer conn.Close()
-		if err := launcher.NewClient(conn).Stop(context.Background(), args[0]); err != nil {
-			return e.clientError("stop "+args[0], err)
+		client := launcher.NewClient(conn)
+		machines := args
+		if *app != "" {
+			list, err := client.List(context.Background())
+			if err != nil {
+				return e.clientError(what, err)
+			}
+			for _, i := range list {
+				if i.App == *app && i.UID == uint32(os.Getuid()) {
+					machines = append(machines, i.Machine)
+				}
+			}
+		}
+		for _, m := range machines {
+			if err := client.Stop(context.Background(), m); err != nil {
+				return e.clientError("stop "+m, err)
+			}
 		}
 		return exitOK
 	}

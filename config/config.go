@@ -54,6 +54,9 @@ type App struct {
 	// Home gives the app a persistent per-app home directory owned by the
 	// user. Default true.
 	Home bool `toml:"home"`
+	// Desktop names the image's own desktop file and overrides what the
+	// desktop entry takes from it.
+	Desktop Desktop `toml:"desktop"`
 	// Env is extra environment for the app; see ValidEnv. Nil when none.
 	Env map[string]string `toml:"env"`
 }
@@ -404,6 +407,7 @@ func (a *App) checks() []check {
 		}},
 		{"home", func() { a.Home = true }, func() []keyError { return nil }},
 		{"env", func() { a.Env = nil }, func() []keyError { return validEnvMap(a.Env) }},
+		{"desktop", func() {}, func() []keyError { return one(a.Desktop.validate()) }},
 	}
 }
 

@@ -297,11 +297,9 @@ func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, di
 	if app.X11 == config.X11Host && session.Display == "" && session.WaylandDisplay == "" {
 		return "", -1, fail(ErrNameSessionResource, "app %q needs a display, and the session has none (DISPLAY is not set)", app.ID)
 	}
-	imageDir := filepath.Join(s.paths.Machines, app.Image)
-	if fd, err := unix.Open(imageDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
-		return "", -1, fail(ErrNameImageMissing, "image %q of app %q is missing: no directory %s", app.Image, app.ID, imageDir)
-	} else {
-		unix.Close(fd)
+	imageDir, err := s.imageDir(app)
+	if err != nil {
+		return "", -1, err
 	}
 	u, err := hostUser(uid)
 	if err != nil {
@@ -373,6 +371,10 @@ func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, di
 			props = append(props, systemd.Prop("StandardErrorFileDescriptor", *session.Stderr))
 		}
 	}
+	if session.Wait {
+		// Whatever happens from here, drop AddRef's reference.
+		defer func() { _ = s.units.Unref(context.Background(), unit) }()
+	}
 	if err := s.units.StartTransientUnit(ctx, unit, props); err != nil {
 		if errors.Is(err, systemd.ErrJobFailed) {
 			// The unit ran (and its ExecStopPost cleaned up) but failed.
@@ -401,6 +403,17 @@ func closeFDs(dict map[string]dbus.Variant) {
 			unix.Close(int(fd))
 		}
 	}
+}
+
+// imageDir is the app's image, which must be a directory (not a symlink).
+func (s *Service) imageDir(app config.App) (string, error) {
+	dir := filepath.Join(s.paths.Machines, app.Image)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fail(ErrNameImageMissing, "image %q of app %q is missing: no directory %s", app.Image, app.ID, dir)
+	}
+	unix.Close(fd)
+	return dir, nil
 }
 
 // hostUser is the caller's account on the host.
@@ -487,7 +500,7 @@ func (s *Service) stageSession(ctx context.Context, dir *stage.Dir, spec *Spec, 
 		defer sock.Close()
 		path, err := dir.BindFD(sock, "X"+num)
 		if err != nil {
-			return err
+			return fail(ErrNameSessionResource, "X11 display %s: %v", sess.Display, err)
 		}
 		spec.Binds = append(spec.Binds, Bind{Src: path, Dst: "/tmp/.X11-unix/X" + num, RW: true})
 		spec.Env["DISPLAY"] = ":" + num
@@ -511,7 +524,7 @@ func (s *Service) stageSession(ctx context.Context, dir *stage.Dir, spec *Spec, 
 		defer sock.Close()
 		path, err := dir.BindFD(sock, sess.WaylandDisplay)
 		if err != nil {
-			return err
+			return fail(ErrNameSessionResource, "Wayland display %s: %v", sess.WaylandDisplay, err)
 		}
 		spec.Binds = append(spec.Binds, Bind{Src: path, Dst: inWaylandDir + "/" + sess.WaylandDisplay, RW: true})
 		spec.Env["WAYLAND_DISPLAY"] = inWaylandDir + "/" + sess.WaylandDisplay
@@ -525,9 +538,11 @@ func (s *Service) stageSession(ctx context.Context, dir *stage.Dir, spec *Spec, 
 			return fail(ErrNameSessionResource, "PulseAudio: %v", err)
 		default:
 			defer sock.Close()
+			// The socket can vanish between open and bind (PulseAudio
+			// restarting): say which resource failed.
 			path, err := dir.BindFD(sock, "pulse-native")
 			if err != nil {
-				return err
+				return fail(ErrNameSessionResource, "PulseAudio: %v", err)
 			}
 			conf, err := dir.WriteFile("pulse-client.conf", []byte("autospawn = no\nenable-shm = no\n"), 0o644)
 			if err != nil {

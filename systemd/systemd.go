@@ -163,9 +163,24 @@ type Exit struct {
 	Status int32
 }
 
+// Unref drops the reference AddRef=true took, so the unit can be collected
+// (a failed one too: otherwise it stays loaded, and the system degraded,
+// for as long as our connection lives).
+func (m *Manager) Unref(ctx context.Context, unit string) error {
+	var path dbus.ObjectPath
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path)
+	if err == nil {
+		err = m.conn.Object(busName, path).CallWithContext(ctx, unitIf+".Unref", 0).Store()
+	}
+	if err != nil && !errors.Is(mapError(err), ErrNoSuchUnit) {
+		return fmt.Errorf("systemd: unref %s: %w", unit, mapError(err))
+	}
+	return nil
+}
+
 // WaitExit waits until unit (started with AddRef=true so it is not garbage
 // collected under us) is inactive or failed, then returns how its main
-// process ended and drops the reference.
+// process ended. The caller drops the reference with Unref.
 func (m *Manager) WaitExit(ctx context.Context, unit string) (Exit, error) {
 	var path dbus.ObjectPath
 	if err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path); err != nil {
@@ -209,8 +224,6 @@ func (m *Manager) WaitExit(ctx context.Context, unit string) (Exit, error) {
 					return Exit{}, fmt.Errorf("systemd: %s of %s: %w", name, unit, mapError(err))
 				}
 			}
-			// Drop our reference so the unit can be collected.
-			_ = obj.CallWithContext(ctx, unitIf+".Unref", 0).Store()
 			return e, nil
 		}
 		select {
