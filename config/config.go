@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -119,6 +120,27 @@ func Load(path string) (App, error) {
 // no apps. It returns the apps that are valid together with the errors of
 // all that are not (joined), so a caller can report everything at once.
 func LoadDir(dir string, opts Options) ([]App, error) {
+	return loadDir(dir, opts, "")
+}
+
+// LoadApp loads the one definition dir/ID.toml with the same checks as
+// LoadDir, without reading the others. A missing definition is an error
+// satisfying errors.Is(err, fs.ErrNotExist).
+func LoadApp(dir, id string, opts Options) (App, error) {
+	if err := ValidID(id); err != nil {
+		return App{}, err
+	}
+	apps, err := loadDir(dir, opts, id+".toml")
+	if err != nil {
+		return App{}, err
+	}
+	if len(apps) == 0 {
+		return App{}, fmt.Errorf("app %q: %w", id, fs.ErrNotExist)
+	}
+	return apps[0], nil
+}
+
+func loadDir(dir string, opts Options, only string) ([]App, error) {
 	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
 	if opts.RequireRootOwned {
 		flags |= unix.O_NOFOLLOW
@@ -151,8 +173,10 @@ func LoadDir(dir string, opts Options) ([]App, error) {
 			return nil, &FileError{File: dir, Err: err}
 		}
 	}
-	names, err := d.Readdirnames(-1)
-	if err != nil {
+	var names []string
+	if only != "" {
+		names = []string{only}
+	} else if names, err = d.Readdirnames(-1); err != nil {
 		return nil, fmt.Errorf("read app directory %s: %w", dir, err)
 	}
 	slices.Sort(names)

@@ -228,21 +228,16 @@ func (s *Service) findApp(id string) (config.App, error) {
 	if err := config.ValidID(id); err != nil {
 		return config.App{}, fail(ErrNameUnknownApp, "unknown app %q", truncate(id))
 	}
-	apps, loadErr := config.LoadDir(s.paths.Apps, config.Options{RequireRootOwned: true})
-	for _, a := range apps {
-		if a.ID == id {
-			return a, nil
-		}
+	app, err := config.LoadApp(s.paths.Apps, id, config.Options{RequireRootOwned: true})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return config.App{}, fail(ErrNameUnknownApp, "unknown app %q", id)
+	case err != nil:
+		// A definition that exists but is broken is not "unknown": say what is wrong.
+		return config.App{}, fail(ErrNameUnknownApp, "app %q has an invalid definition: %s", id,
+			strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	// A definition that exists but is broken is not "unknown": say what is wrong.
-	if loadErr != nil {
-		for _, line := range strings.Split(loadErr.Error(), "\n") {
-			if strings.Contains(line, "/"+id+".toml") {
-				return config.App{}, fail(ErrNameUnknownApp, "app %q has an invalid definition: %s", id, line)
-			}
-		}
-	}
-	return config.App{}, fail(ErrNameUnknownApp, "unknown app %q", id)
+	return app, nil
 }
 
 func truncate(s string) string {

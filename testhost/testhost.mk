@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync
 
 host-deps:
 	@testhost/host-deps
@@ -27,3 +27,7 @@ demo: testhost
 # Launch latency against a bare systemd-run + nspawn, as a ratio (docs/benchmarks.md).
 bench: testhost
 	testhost/run -- bash -s 30 < bench/launch-latency.sh
+
+# nspawn-tray sync of 500 definitions, cold and unchanged (docs/benchmarks.md).
+bench-sync: testhost
+	testhost/run -- bash -s 500 < bench/sync-500.sh
