@@ -8,6 +8,7 @@ require (
 )
 
 require (
+	fyne.io/systray v1.12.2 // indirect
 	github.com/adrg/xdg v0.5.3 // indirect
 	github.com/godbus/dbus/v5 v5.2.4 // indirect
 )

@@ -48,12 +48,13 @@ var commands []command
 func init() {
 	// Assigned here because help refers back to the list.
 	commands = []command{
+		{name: "tray", summary: "Show the tray applet (the default command)", flags: trayFlags},
 		{name: "apps", summary: "List the app definitions", flags: appsFlags},
 		{name: "launch", summary: "Start an app in its container", args: "APP [-- ARGS...]", flags: launchFlags},
 		{name: "ps", summary: "List the running app instances", flags: psFlags},
 		{name: "stop", summary: "Stop a running app instance, or all of yours of one app", args: "MACHINE | --app APP", flags: stopFlags},
 		{name: "sync", summary: "Write desktop entries and icons for the defined apps", flags: syncFlags},
-		{name: "autostart", summary: "Start an app when you log in", args: "enable|disable APP", flags: autostartFlags},
+		{name: "autostart", summary: "Start the tray, or an app, when you log in", args: "enable|disable [APP]", flags: autostartFlags},
 		{name: "daemon", summary: "Run the privileged launcher service (started by D-Bus)", flags: daemonFlags},
 		{name: "exec-as", summary: "Become the user and run the app (inside the container)", args: "--uid N --gid N --home DIR -- ARGV...", flags: execAsFlags, hidden: true, rawArgs: true},
 		{name: "cleanup-instance", summary: "Remove what a launch staged (run by the instance's unit)", args: "MACHINE", flags: cleanupFlags, hidden: true},
@@ -100,8 +101,8 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if fs.NArg() == 0 {
-		e.usage(stderr, fs)
-		return exitUsage
+		// What the autostart entry and a bare `nspawn-tray` run.
+		return e.runCommand("tray", nil)
 	}
 	return e.runCommand(fs.Arg(0), fs.Args()[1:])
 }

@@ -48,10 +48,13 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// No arguments runs the tray (what the autostart entry runs); without a
+// system bus that is one clear line and exit 1.
 func TestNoArgs(t *testing.T) {
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+t.TempDir()+"/no-bus")
 	code, stdout, stderr := run(t, Program{})
-	if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "Usage: nspawn-tray") {
-		t.Errorf("no args: code %d, stdout %q, stderr %q; want 2 and usage on stderr", code, stdout, stderr)
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "nspawn-tray: tray: system bus:") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("no args: code %d, stdout %q, stderr %q; want 1 and the tray's one-line error", code, stdout, stderr)
 	}
 }
 

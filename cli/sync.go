@@ -12,6 +12,7 @@ import (
 
 	"github.com/adrg/xdg"
 
+	"github.com/nspawn-tray/nspawn-tray/autostart"
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
 	"github.com/nspawn-tray/nspawn-tray/icons"
@@ -144,73 +145,36 @@ func definitionEntry(app config.App) desktopfiles.Entry {
 }
 
 // autostartFlags: entries in $XDG_CONFIG_HOME/autostart, run at login by
-// the desktop (XDG Autostart spec).
+// the desktop (XDG Autostart spec): the tray's own, or one per app.
 func autostartFlags(fs *flag.FlagSet) func(*env, []string) int {
 	return func(e *env, args []string) int {
 		if len(args) < 1 || len(args) > 2 || (args[0] != "enable" && args[0] != "disable") {
 			return e.usageError("autostart", "want enable or disable, and an optional APP")
 		}
-		if len(args) == 1 {
-			fmt.Fprintf(e.stderr, "%s: autostart of the tray comes with the tray; name an APP\n", progName)
-			return exitFail
-		}
-		app := args[1]
-		if err := config.ValidID(app); err != nil {
-			fmt.Fprintf(e.stderr, "%s: unknown app %q (see 'nspawn-tray apps')\n", progName, app)
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: autostart: %v\n", progName, err)
 			return exitFail
 		}
 		dir := filepath.Join(xdg.ConfigHome, "autostart")
-		file := "nspawn-tray-" + app + ".desktop"
-		want := map[string][]byte{}
-		// Reconcile only touches owned files; give it the others we own
-		// unchanged so it does not remove them.
-		if existing, err := ownedAutostart(dir); err == nil {
-			want = existing
-		}
-		delete(want, file)
-		if args[0] == "enable" {
-			apps, _ := config.LoadDir(config.DefaultDir, config.Options{})
-			var def *config.App
-			for i := range apps {
-				if apps[i].ID == app {
-					def = &apps[i]
-				}
-			}
-			if def == nil {
-				fmt.Fprintf(e.stderr, "%s: unknown app %q (see 'nspawn-tray apps')\n", progName, app)
+		file, content := autostart.TrayFile, autostart.TrayEntry(self)
+		if len(args) == 2 {
+			app, err := config.LoadApp(config.DefaultDir, args[1], config.Options{})
+			if err != nil {
+				fmt.Fprintf(e.stderr, "%s: unknown app %q (see 'nspawn-tray apps')\n", progName, args[1])
 				return exitFail
 			}
-			self, _ := os.Executable()
-			want[file] = desktopfiles.Render(desktopfiles.Ours{AppID: app, Launcher: self,
-				Entry: desktopfiles.Sanitize(desktopfiles.Entry{Name: def.Name, Icon: "nspawn-tray"})})
+			file = autostart.AppFile(app.ID)
+			content = desktopfiles.Render(desktopfiles.Ours{AppID: app.ID, Launcher: self,
+				Entry: desktopfiles.Sanitize(desktopfiles.Entry{Name: app.Name, Icon: "nspawn-tray"})})
 		}
-		res, err := desktopfiles.Reconcile(dir, ".desktop", want)
-		if err == nil && len(res.Skipped) > 0 {
-			err = fmt.Errorf("%s exists and is not nspawn-tray's: left alone", filepath.Join(dir, file))
+		if args[0] == "disable" {
+			content = nil
 		}
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: autostart: %s\n", progName, oneLine(err.Error()))
+		if err := autostart.Set(dir, file, content); err != nil {
+			fmt.Fprintf(e.stderr, "%s: %s\n", progName, oneLine(err.Error()))
 			return exitFail
 		}
 		return exitOK
 	}
-}
-
-// ownedAutostart is the current content of the autostart entries we own.
-func ownedAutostart(dir string) (map[string][]byte, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	for _, ent := range ents {
-		if !ent.Type().IsRegular() || filepath.Ext(ent.Name()) != ".desktop" {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, ent.Name()))
-		if err == nil && desktopfiles.ParseOwner(data) != "" {
-			out[ent.Name()] = data
-		}
-	}
-	return out, nil
 }

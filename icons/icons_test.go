@@ -26,3 +26,14 @@ func TestSVGIsSVG(t *testing.T) {
 		t.Fatalf("root element is %v, want svg in the SVG namespace", root)
 	}
 }
+
+func TestTrayIcons(t *testing.T) {
+	for name, data := range map[string][]byte{"idle": TrayIdle, "running": TrayRunning} {
+		if size, err := Validate(data, FormatPNG); err != nil || size != "32x32" {
+			t.Errorf("%s: %q, %v", name, size, err)
+		}
+	}
+	if bytes.Equal(TrayIdle, TrayRunning) {
+		t.Error("the idle and running icons are the same")
+	}
+}

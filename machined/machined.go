@@ -113,3 +113,41 @@ func mapError(err error) error {
 	}
 	return err
 }
+
+// Changes follows machines starting and stopping (MachineNew,
+// MachineRemoved) and machined itself restarting, and sends on the returned
+// channel after each (coalesced: a pending send is not repeated). It takes
+// over conn's signal channel: give it a connection of its own.
+func (m *Manager) Changes(ctx context.Context) (<-chan struct{}, error) {
+	for _, opts := range [][]dbus.MatchOption{
+		{dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("MachineNew")},
+		{dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("MachineRemoved")},
+		{dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, busName)},
+	} {
+		if err := m.conn.AddMatchSignalContext(ctx, opts...); err != nil {
+			return nil, fmt.Errorf("machined: follow changes: %w", err)
+		}
+	}
+	sigs := make(chan *dbus.Signal, 32)
+	m.conn.Signal(sigs)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case s, ok := <-sigs:
+				if !ok || s == nil {
+					return
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+				m.conn.RemoveSignal(sigs)
+				return
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,716 @@
+package tray
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// now is the fixed clock for every Build in these tests.
+var now = time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
+
+// ago is a machine start time d before now.
+func ago(d time.Duration) time.Time { return now.Add(-d) }
+
+// render draws a menu as indented text, one item a line, two spaces a
+// level. A line starts with "- " for a disabled item and "  " otherwise,
+// then "[x] " or "[ ] " for a checkbox, then the ID and a space if there is
+// an ID, then the label; a separator is "----". For example
+// "- Apps", "  launch:xeyes XEyes", "  [x] autostart Start on login".
+// Tooltips are not drawn; tips() covers them.
+func render(items []Item) string {
+	var b strings.Builder
+	var walk func([]Item, string)
+	walk = func(items []Item, indent string) {
+		for _, it := range items {
+			b.WriteString(indent)
+			if it.Separator {
+				b.WriteString("----")
+				if it.ID != "" || it.Label != "" || it.Checkbox || it.Disabled || len(it.Children) > 0 {
+					fmt.Fprintf(&b, " (separator with fields: %+v)", it)
+				}
+				b.WriteString("\n")
+				continue
+			}
+			if it.Disabled {
+				b.WriteString("- ")
+			} else {
+				b.WriteString("  ")
+			}
+			switch {
+			case it.Checkbox && it.Checked:
+				b.WriteString("[x] ")
+			case it.Checkbox:
+				b.WriteString("[ ] ")
+			case it.Checked:
+				b.WriteString("(checked, not a checkbox) ")
+			}
+			if it.ID != "" {
+				b.WriteString(it.ID + " ")
+			}
+			b.WriteString(it.Label + "\n")
+			walk(it.Children, indent+"  ")
+		}
+	}
+	walk(items, "")
+	return b.String()
+}
+
+// tips lists the tooltip of every item that has one: "ID|Label: tooltip".
+func tips(items []Item) string {
+	var b strings.Builder
+	var walk func([]Item)
+	walk = func(items []Item) {
+		for _, it := range items {
+			if it.Tooltip != "" {
+				key := it.ID
+				if key == "" {
+					key = it.Label
+				}
+				fmt.Fprintf(&b, "%s: %s\n", key, it.Tooltip)
+			}
+			walk(it.Children)
+		}
+	}
+	walk(items)
+	return b.String()
+}
+
+// section is the render of the top-level items after the disabled label
+// header up to the next top-level separator.
+func section(t *testing.T, items []Item, header string) string {
+	t.Helper()
+	for i, it := range items {
+		if it.Disabled && it.ID == "" && it.Label == header && !it.Separator {
+			end := i + 1
+			for end < len(items) && !items[end].Separator {
+				end++
+			}
+			return render(items[i+1 : end])
+		}
+	}
+	t.Fatalf("no section %q in menu:\n%s", header, render(items))
+	return ""
+}
+
+// text turns a backquoted expectation into the render format: the leading
+// newline goes, a trailing newline is ensured.
+func text(s string) string {
+	s = strings.TrimPrefix(s, "\n")
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return s
+}
+
+func compare(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got == want {
+		return
+	}
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	line := 0
+	for line < len(g) && line < len(w) && g[line] == w[line] {
+		line++
+	}
+	var gl, wl string
+	if line < len(g) {
+		gl = g[line]
+	}
+	if line < len(w) {
+		wl = w[line]
+	}
+	t.Errorf("%s differs at line %d:\n got: %q\nwant: %q\n--- got ---\n%s--- want ---\n%s",
+		what, line+1, gl, wl, got, want)
+}
+
+const tail = `
+----
+  [ ] autostart Start on login
+  sync Refresh desktop entries
+  quit Quit
+`
+
+func TestBuildFullMenu(t *testing.T) {
+	apps := []App{{ID: "xeyes", Name: "XEyes"}, {ID: "firefox", Name: "Firefox"}}
+	machines := []Machine{
+		{Name: "xeyes-1a2b", App: "xeyes", Since: ago(5 * time.Minute)},
+		{Name: "web", Since: ago(2*time.Hour + 5*time.Minute)},
+	}
+	got := Build(apps, machines, State{}, now)
+	compare(t, "menu", render(got), text(`
+- Apps
+  launch:firefox Firefox
+  launch:xeyes XEyes
+----
+- Running
+  web (not nspawn-tray) — 2h 5m
+    stop:web Stop
+    log:web Show recent log
+  XEyes — 5m
+    stop:xeyes-1a2b Stop
+    log:xeyes-1a2b Show recent log
+`)+text(tail))
+	compare(t, "tooltips", tips(got), text(`
+launch:firefox: Start Firefox
+launch:xeyes: Start XEyes
+web (not nspawn-tray) — 2h 5m: machine web, started outside nspawn-tray
+XEyes — 5m: machine xeyes-1a2b
+`))
+}
+
+func TestBuildAppOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		apps []App
+		want string
+	}{
+		{
+			name: "case-insensitive by name",
+			apps: []App{
+				{ID: "z", Name: "zeta"},
+				{ID: "b", Name: "Beta"},
+				{ID: "a", Name: "alpha"},
+				{ID: "g", Name: "Gamma"},
+			},
+			want: `
+  launch:a alpha
+  launch:b Beta
+  launch:g Gamma
+  launch:z zeta
+`,
+		},
+		{
+			name: "lower case does not sort after upper case",
+			apps: []App{{ID: "1", Name: "b"}, {ID: "2", Name: "A"}, {ID: "3", Name: "C"}},
+			want: `
+  launch:2 A
+  launch:1 b
+  launch:3 C
+`,
+		},
+		{
+			name: "same name then by ID",
+			apps: []App{
+				{ID: "term-c", Name: "Terminal"},
+				{ID: "term-a", Name: "Terminal"},
+				{ID: "term-b", Name: "Terminal"},
+			},
+			want: `
+  launch:term-a Terminal
+  launch:term-b Terminal
+  launch:term-c Terminal
+`,
+		},
+		{
+			name: "names equal ignoring case then by ID",
+			apps: []App{
+				{ID: "y", Name: "xterm"},
+				{ID: "x", Name: "XTerm"},
+				{ID: "w", Name: "XTERM"},
+			},
+			want: `
+  launch:w XTERM
+  launch:x XTerm
+  launch:y xterm
+`,
+		},
+		{
+			name: "name decides before ID",
+			apps: []App{{ID: "a", Name: "Zed"}, {ID: "z", Name: "Ant"}},
+			want: `
+  launch:z Ant
+  launch:a Zed
+`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Build(tc.apps, nil, State{}, now)
+			compare(t, "apps", section(t, got, "Apps"), text(tc.want))
+		})
+	}
+}
+
+func TestBuildMachineOrder(t *testing.T) {
+	apps := []App{{ID: "app", Name: "App"}}
+	for _, tc := range []struct {
+		name     string
+		machines []Machine
+		want     string
+	}{
+		{
+			name: "oldest first",
+			machines: []Machine{
+				{Name: "m-new", App: "app", Since: ago(10 * time.Second)},
+				{Name: "m-old", App: "app", Since: ago(3 * time.Hour)},
+				{Name: "m-mid", App: "app", Since: ago(2 * time.Minute)},
+			},
+			want: `
+  App — 3h 0m
+    stop:m-old Stop
+    log:m-old Show recent log
+  App — 2m
+    stop:m-mid Stop
+    log:m-mid Show recent log
+  App — 10s
+    stop:m-new Stop
+    log:m-new Show recent log
+`,
+		},
+		{
+			name: "same start then by machine name",
+			machines: []Machine{
+				{Name: "c", Since: ago(time.Minute)},
+				{Name: "a", Since: ago(time.Minute)},
+				{Name: "b", Since: ago(time.Minute)},
+			},
+			want: `
+  a (not nspawn-tray) — 1m
+    stop:a Stop
+    log:a Show recent log
+  b (not nspawn-tray) — 1m
+    stop:b Stop
+    log:b Show recent log
+  c (not nspawn-tray) — 1m
+    stop:c Stop
+    log:c Show recent log
+`,
+		},
+		{
+			name: "start decides before name",
+			machines: []Machine{
+				{Name: "a", Since: ago(time.Minute)},
+				{Name: "z", Since: ago(time.Hour)},
+			},
+			want: `
+  z (not nspawn-tray) — 1h 0m
+    stop:z Stop
+    log:z Show recent log
+  a (not nspawn-tray) — 1m
+    stop:a Stop
+    log:a Show recent log
+`,
+		},
+		{
+			// Equal instants in different zones are the same start.
+			name: "same instant in another zone then by name",
+			machines: []Machine{
+				{Name: "b", Since: ago(time.Minute)},
+				{Name: "a", Since: ago(time.Minute).In(time.FixedZone("UTC+5", 5*3600))},
+			},
+			want: `
+  a (not nspawn-tray) — 1m
+    stop:a Stop
+    log:a Show recent log
+  b (not nspawn-tray) — 1m
+    stop:b Stop
+    log:b Show recent log
+`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Build(apps, tc.machines, State{}, now)
+			compare(t, "running", section(t, got, "Running"), text(tc.want))
+		})
+	}
+}
+
+func TestBuildMachineLabels(t *testing.T) {
+	apps := []App{{ID: "xeyes", Name: "XEyes"}, {ID: "firefox", Name: "Firefox Browser"}}
+	for _, tc := range []struct {
+		name     string
+		machine  Machine
+		want     string
+		wantTips string
+	}{
+		{
+			name:    "known app shows the app name",
+			machine: Machine{Name: "firefox-77aa", App: "firefox", Since: ago(42 * time.Second)},
+			want: `
+  Firefox Browser — 42s
+    stop:firefox-77aa Stop
+    log:firefox-77aa Show recent log
+`,
+			wantTips: "Firefox Browser — 42s: machine firefox-77aa\n",
+		},
+		{
+			name:    "app no longer defined shows the app id",
+			machine: Machine{Name: "gimp-0001", App: "gimp", Since: ago(26 * time.Hour)},
+			want: `
+  gimp — 1d 2h
+    stop:gimp-0001 Stop
+    log:gimp-0001 Show recent log
+`,
+			wantTips: "gimp — 1d 2h: machine gimp-0001\n",
+		},
+		{
+			name:    "foreign machine",
+			machine: Machine{Name: "debian-sid", Since: ago(90 * time.Minute)},
+			want: `
+  debian-sid (not nspawn-tray) — 1h 30m
+    stop:debian-sid Stop
+    log:debian-sid Show recent log
+`,
+			wantTips: "debian-sid (not nspawn-tray) — 1h 30m: machine debian-sid, started outside nspawn-tray\n",
+		},
+		{
+			// A foreign machine named like an app ID is still foreign.
+			name:    "foreign machine named like an app",
+			machine: Machine{Name: "xeyes", Since: ago(time.Second)},
+			want: `
+  xeyes (not nspawn-tray) — 1s
+    stop:xeyes Stop
+    log:xeyes Show recent log
+`,
+			wantTips: "xeyes (not nspawn-tray) — 1s: machine xeyes, started outside nspawn-tray\n",
+		},
+		{
+			name:    "started in the future shows 0s",
+			machine: Machine{Name: "xeyes-2", App: "xeyes", Since: now.Add(3 * time.Second)},
+			want: `
+  XEyes — 0s
+    stop:xeyes-2 Stop
+    log:xeyes-2 Show recent log
+`,
+			wantTips: "XEyes — 0s: machine xeyes-2\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Build(apps, []Machine{tc.machine}, State{}, now)
+			compare(t, "running", section(t, got, "Running"), text(tc.want))
+			var running []Item
+			for _, it := range got {
+				if len(it.Children) > 0 {
+					running = append(running, it)
+				}
+			}
+			compare(t, "tooltips", tips(running), tc.wantTips)
+		})
+	}
+}
+
+func TestBuildEllipsize(t *testing.T) {
+	ascii48 := strings.Repeat("a", 48)
+	ascii49 := strings.Repeat("a", 49)
+	accent49 := strings.Repeat("é", 49)
+	cjk60 := strings.Repeat("漢", 60)
+	emoji49 := strings.Repeat("🐧", 49)
+	mixed := strings.Repeat("x", 46) + "éü漢"
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"short", "XEyes", "XEyes"},
+		{"exactly 48 ascii", ascii48, ascii48},
+		{"exactly 48 multi-byte", strings.Repeat("é", 48), strings.Repeat("é", 48)},
+		{"49 ascii", ascii49, strings.Repeat("a", 47) + "…"},
+		{"49 two-byte runes", accent49, strings.Repeat("é", 47) + "…"},
+		{"60 three-byte runes", cjk60, strings.Repeat("漢", 47) + "…"},
+		{"49 four-byte runes", emoji49, strings.Repeat("🐧", 47) + "…"},
+		{"multi-byte rune at the cut", mixed, strings.Repeat("x", 46) + "é…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ellipsize(tc.in)
+			if got != tc.want {
+				t.Errorf("ellipsize(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("ellipsize(%q) = %q is not valid UTF-8", tc.in, got)
+			}
+			if n := utf8.RuneCountInString(got); n > maxLabel {
+				t.Errorf("ellipsize(%q) has %d runes, more than %d", tc.in, n, maxLabel)
+			}
+
+			// Through Build: the app item, the machine of that app, a
+			// foreign machine of that name.
+			apps := []App{{ID: "app", Name: tc.in}}
+			machines := []Machine{
+				{Name: "app-1", App: "app", Since: ago(time.Minute)},
+				{Name: tc.in, Since: ago(time.Hour)},
+			}
+			menu := Build(apps, machines, State{}, now)
+			compare(t, "apps", section(t, menu, "Apps"), "  launch:app "+tc.want+"\n")
+			compare(t, "running", section(t, menu, "Running"), text(fmt.Sprintf(`
+  %s (not nspawn-tray) — 1h 0m
+    stop:%s Stop
+    log:%s Show recent log
+  %s — 1m
+    stop:app-1 Stop
+    log:app-1 Show recent log
+`, tc.want, tc.in, tc.in, tc.want)))
+			// The tooltip keeps the whole name.
+			compare(t, "tooltips", tips(menu[:2]), "launch:app: Start "+tc.in+"\n")
+		})
+	}
+}
+
+func TestBuildManyMachines(t *testing.T) {
+	for _, tc := range []struct {
+		n        int
+		wantMore string // "" for no "… and N more" line
+	}{
+		{1, ""},
+		{29, ""},
+		{30, ""},
+		{31, "… and 1 more (nspawn-tray ps)"},
+		{32, "… and 2 more (nspawn-tray ps)"},
+		{100, "… and 70 more (nspawn-tray ps)"},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			// Given newest first, so the menu has to sort them.
+			var machines []Machine
+			for i := tc.n - 1; i >= 0; i-- {
+				machines = append(machines, Machine{
+					Name:  fmt.Sprintf("m%03d", i),
+					Since: ago(time.Duration(tc.n-i) * time.Minute),
+				})
+			}
+			var want strings.Builder
+			shown := min(tc.n, 30)
+			for i := 0; i < shown; i++ {
+				name := fmt.Sprintf("m%03d", i)
+				fmt.Fprintf(&want, "  %s (not nspawn-tray) — %s\n    stop:%s Stop\n    log:%s Show recent log\n",
+					name, Age(time.Duration(tc.n-i)*time.Minute), name, name)
+			}
+			if tc.wantMore != "" {
+				want.WriteString("- " + tc.wantMore + "\n")
+			}
+			got := Build(nil, machines, State{}, now)
+			compare(t, "running", section(t, got, "Running"), want.String())
+		})
+	}
+}
+
+func TestBuildStates(t *testing.T) {
+	apps := []App{{ID: "xeyes", Name: "XEyes"}, {ID: "firefox", Name: "Firefox"}}
+	for _, tc := range []struct {
+		name     string
+		apps     []App
+		state    State
+		want     string // the Apps section
+		wantTips string
+	}{
+		{
+			name:  "no apps",
+			state: State{},
+			want: `
+- No apps defined (/etc/nspawn-tray/apps.d)
+`,
+		},
+		{
+			name:  "no apps, launcher missing",
+			state: State{Daemon: DaemonMissing},
+			want: `
+- Launcher not installed (no io.github.nspawn_tray.Launcher1)
+- No apps defined (/etc/nspawn-tray/apps.d)
+`,
+		},
+		{
+			name:  "authorized",
+			apps:  apps,
+			state: State{Auth: AuthYes},
+			want: `
+  launch:firefox Firefox
+  launch:xeyes XEyes
+`,
+			wantTips: `
+launch:firefox: Start Firefox
+launch:xeyes: Start XEyes
+`,
+		},
+		{
+			name:  "launcher missing",
+			apps:  apps,
+			state: State{Daemon: DaemonMissing},
+			want: `
+- Launcher not installed (no io.github.nspawn_tray.Launcher1)
+- launch:firefox Firefox
+- launch:xeyes XEyes
+`,
+			wantTips: `
+launch:firefox: Start Firefox
+launch:xeyes: Start XEyes
+`,
+		},
+		{
+			name:  "not authorized",
+			apps:  apps,
+			state: State{Auth: AuthNo},
+			want: `
+- Not authorized to launch: ask to join group nspawn-tray
+- launch:firefox Firefox
+- launch:xeyes XEyes
+`,
+			wantTips: `
+launch:firefox: Start Firefox
+launch:xeyes: Start XEyes
+`,
+		},
+		{
+			// The missing launcher is the first thing to fix: say only that.
+			name:  "launcher missing and not authorized",
+			apps:  apps,
+			state: State{Daemon: DaemonMissing, Auth: AuthNo},
+			want: `
+- Launcher not installed (no io.github.nspawn_tray.Launcher1)
+- launch:firefox Firefox
+- launch:xeyes XEyes
+`,
+			wantTips: `
+launch:firefox: Start Firefox
+launch:xeyes: Start XEyes
+`,
+		},
+		{
+			name:  "password asked",
+			apps:  apps,
+			state: State{Auth: AuthChallenge},
+			want: `
+  launch:firefox Firefox
+  launch:xeyes XEyes
+`,
+			wantTips: `
+launch:firefox: Start Firefox (asks for a password)
+launch:xeyes: Start XEyes (asks for a password)
+`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Build(tc.apps, nil, tc.state, now)
+			compare(t, "menu", render(got),
+				"- Apps\n"+text(tc.want)+text(`
+----
+- Running
+- Nothing running
+`)+text(tail))
+			var launch []Item
+			for _, it := range got {
+				if strings.HasPrefix(it.ID, "launch:") {
+					launch = append(launch, it)
+				}
+			}
+			compare(t, "tooltips", tips(launch), strings.TrimPrefix(tc.wantTips, "\n"))
+		})
+	}
+}
+
+func TestBuildTail(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		state State
+		want  string
+	}{
+		{"autostart off", State{}, `
+----
+  [ ] autostart Start on login
+  sync Refresh desktop entries
+  quit Quit
+`},
+		{"autostart on", State{Autostart: true}, `
+----
+  [x] autostart Start on login
+  sync Refresh desktop entries
+  quit Quit
+`},
+		// The tail stays enabled whatever the launcher and polkit say.
+		{"launcher missing", State{Daemon: DaemonMissing, Auth: AuthNo, Autostart: true}, `
+----
+  [x] autostart Start on login
+  sync Refresh desktop entries
+  quit Quit
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			machines := []Machine{{Name: "m", Since: ago(time.Second)}}
+			got := Build([]App{{ID: "a", Name: "A"}}, machines, tc.state, now)
+			if len(got) < 4 {
+				t.Fatalf("menu too short:\n%s", render(got))
+			}
+			compare(t, "tail", render(got[len(got)-4:]), text(tc.want))
+		})
+	}
+}
+
+func TestAge(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{time.Nanosecond, "0s"},
+		{999 * time.Millisecond, "0s"},
+		{time.Second, "1s"},
+		{59 * time.Second, "59s"},
+		{59*time.Second + 999*time.Millisecond, "59s"},
+		{60 * time.Second, "1m"},
+		{61 * time.Second, "1m"},
+		{5*time.Minute + 59*time.Second, "5m"},
+		{59*time.Minute + 59*time.Second, "59m"},
+		{time.Hour, "1h 0m"},
+		{time.Hour + 59*time.Second, "1h 0m"},
+		{2*time.Hour + 5*time.Minute, "2h 5m"},
+		{23*time.Hour + 59*time.Minute + 59*time.Second, "23h 59m"},
+		{24 * time.Hour, "1d 0h"},
+		{25 * time.Hour, "1d 1h"},
+		{49 * time.Hour, "2d 1h"},
+		{3*24*time.Hour + 4*time.Hour + 59*time.Minute, "3d 4h"},
+		{400 * 24 * time.Hour, "400d 0h"},
+		{-time.Nanosecond, "0s"},
+		{-time.Second, "0s"},
+		{-2 * time.Hour, "0s"},
+		{-400 * 24 * time.Hour, "0s"},
+	} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			if got := Age(tc.d); got != tc.want {
+				t.Errorf("Age(%v) = %q, want %q", tc.d, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildKeepsInputs(t *testing.T) {
+	apps := []App{
+		{ID: "z", Name: "zeta"},
+		{ID: "b", Name: "Beta"},
+		{ID: "a", Name: "alpha"},
+	}
+	machines := []Machine{
+		{Name: "m-new", App: "z", Since: ago(time.Second)},
+		{Name: "m-old", App: "a", Since: ago(time.Hour)},
+		{Name: "m-x", Since: ago(time.Minute)},
+	}
+	// Spare capacity: an append into the caller's backing array would show.
+	apps = append(make([]App, 0, 10), apps...)
+	machines = append(make([]Machine, 0, 10), machines...)
+	wantApps := append([]App(nil), apps...)
+	wantMachines := append([]Machine(nil), machines...)
+
+	menu := Build(apps, machines, State{Auth: AuthChallenge}, now)
+	if !reflect.DeepEqual(apps, wantApps) {
+		t.Errorf("Build changed apps:\n got %v\nwant %v", apps, wantApps)
+	}
+	if !reflect.DeepEqual(machines, wantMachines) {
+		t.Errorf("Build changed machines:\n got %v\nwant %v", machines, wantMachines)
+	}
+	if spare := apps[:cap(apps)][len(apps):]; !reflect.DeepEqual(spare, make([]App, len(spare))) {
+		t.Errorf("Build wrote past len(apps): %v", spare)
+	}
+	if spare := machines[:cap(machines)][len(machines):]; !reflect.DeepEqual(spare, make([]Machine, len(spare))) {
+		t.Errorf("Build wrote past len(machines): %v", spare)
+	}
+
+	// The menu itself is sorted.
+	compare(t, "apps", section(t, menu, "Apps"), text(`
+  launch:a alpha
+  launch:b Beta
+  launch:z zeta
+`))
+
+	// Building twice gives the same menu: nothing leaks between calls.
+	if again := Build(apps, machines, State{Auth: AuthChallenge}, now); !reflect.DeepEqual(menu, again) {
+		t.Errorf("second Build differs:\n%s\nvs\n%s", render(menu), render(again))
+	}
+}
