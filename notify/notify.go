@@ -22,7 +22,9 @@ type Notifier struct {
 }
 
 // New returns a Notifier sending as app with icon (an icon name).
-func New(conn *dbus.Conn, app, icon string) *Notifier { return &Notifier{conn: conn, app: app, icon: icon} }
+func New(conn *dbus.Conn, app, icon string) *Notifier {
+	return &Notifier{conn: conn, app: app, icon: icon}
+}
 
 // Send shows summary and body; it returns the notification id.
 func (n *Notifier) Send(ctx context.Context, summary, body string) (uint32, error) {

@@ -173,6 +173,5 @@ func ellipsize(s string) string {
 	return string(r[:maxLabel-1]) + "…"
 }
 
-
 // Running reports whether any machine runs, for the icon.
 func Running(machines []Machine) bool { return len(machines) > 0 }

@@ -46,10 +46,10 @@ type Tray struct {
 	// signal channel added to that one can break its re-registration after
 	// a panel restart.
 	sys, sess *dbus.Conn
-	client                *launcher.Client
-	machines              *machined.Manager
-	notifier              *notify.Notifier
-	auth                  *polkit.Authority
+	client    *launcher.Client
+	machines  *machined.Manager
+	notifier  *notify.Notifier
+	auth      *polkit.Authority
 
 	// menuMu keeps two rebuilds from interleaving their items.
 	menuMu  sync.Mutex
