@@ -29,6 +29,7 @@ BIN := build/nspawn-tray
 INSTALLED_FILES = \
 	$(BIN):$(BINDIR)/nspawn-tray:0755 \
 	packaging/nspawn-tray.sysusers:$(SYSUSERSDIR)/nspawn-tray.conf:0644 \
+	build/nspawn-tray.desktop:$(APPLICATIONSDIR)/nspawn-tray.desktop:0644 \
 	icons/nspawn-tray.svg:$(ICONDIR)/nspawn-tray.svg:0644 \
 	build/io.github.nspawn_tray.Launcher1.service:$(DBUSDIR)/system-services/io.github.nspawn_tray.Launcher1.service:0644 \
 	packaging/io.github.nspawn_tray.Launcher1.conf:$(DBUSDIR)/system.d/io.github.nspawn_tray.Launcher1.conf:0644 \
@@ -57,7 +58,7 @@ build/%: packaging/%.in FORCE
 	@mkdir -p build
 	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@.tmp && mv $@.tmp $@
 
-install: build build/io.github.nspawn_tray.Launcher1.service build/nspawn-tray-daemon.service
+install: build build/io.github.nspawn_tray.Launcher1.service build/nspawn-tray-daemon.service build/nspawn-tray.desktop
 	$(foreach f,$(INSTALLED_FILES),$(INSTALL) -D -m $(call field,3,$(f)) $(call field,1,$(f)) '$(DESTDIR)$(call field,2,$(f))'$(newline))
 	$(INSTALL) -d -m 0755 '$(DESTDIR)$(APPSDIR)'
 

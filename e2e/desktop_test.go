@@ -93,6 +93,8 @@ func TestEntryLaunchesThroughTheLauncher(t *testing.T) {
 }
 
 func TestAutostartEntryRunsAtLogin(t *testing.T) {
+	// Only the app's entry in the autostart dir: not a tray left by make demo.
+	mustRun(t, "alice", "nspawn-tray", "autostart", "disable")
 	mustRun(t, "alice", "nspawn-tray", "autostart", "enable", "sleeper")
 	t.Cleanup(func() { inHost(t, "alice", "", "nspawn-tray", "autostart", "disable", "sleeper") })
 	entry := mustRun(t, "alice", "cat", "/home/alice/.config/autostart/nspawn-tray-sleeper.desktop")

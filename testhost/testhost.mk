@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync bench-tray
 
 host-deps:
 	@testhost/host-deps
@@ -31,3 +31,9 @@ bench: testhost
 # nspawn-tray sync of 500 definitions, cold and unchanged (docs/benchmarks.md).
 bench-sync: testhost
 	testhost/run -- bash -s 500 < bench/sync-500.sh
+
+# Tray start, RSS, idle CPU and machine-to-menu delay against a bare systray item.
+bench-tray: testhost
+	CGO_ENABLED=0 go build -o build/baretray ./bench/baretray
+	install -m 0755 build/baretray $${TESTHOST_STATE:-/var/lib/nspawn-tray-testhost}/root/usr/local/bin/baretray
+	testhost/run -- bash -s 5 < bench/tray.sh

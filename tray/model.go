@@ -96,7 +96,7 @@ func Build(apps []App, machines []Machine, st State, now time.Time) []Item {
 		if st.Daemon == DaemonMissing || st.Auth == AuthNo {
 			it.Disabled = true
 		}
-		if st.Auth == AuthChallenge {
+		if st.Auth == AuthChallenge && !it.Disabled {
 			it.Tooltip += " (asks for a password)"
 		}
 		m = append(m, it)
