@@ -234,3 +234,16 @@ func TestSessionBusOnlyThroughTheProxy(t *testing.T) {
 	// The user's own session bus does reach it: the refusal is the proxy's.
 	mustRun(t, "alice", "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.DBus.Peer.Ping")
 }
+
+// The bus policy lets callers reach only the launcher's own interface (and
+// introspection and ping) on its name.
+func TestBusPolicyAllowsOnlyTheLaunchersMethods(t *testing.T) {
+	dest := []string{"busctl", "call", "io.github.nspawn_tray.Launcher1", "/io/github/nspawn_tray/Launcher1"}
+	if r := inHost(t, "mallory", "", append(dest, "org.freedesktop.DBus.Peer", "Ping")...); r.code != 0 {
+		t.Errorf("Ping refused: %s", r.stderr)
+	}
+	r := inHost(t, "mallory", "", append(dest, "org.freedesktop.DBus.Properties", "GetAll", "s", "io.github.nspawn_tray.Launcher1")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "Access denied") {
+		t.Errorf("Properties.GetAll: exit %d, stderr %q; want the bus to deny it", r.code, r.stderr)
+	}
+}

@@ -195,7 +195,21 @@ func TestTrayFollowsMachinesStartedElsewhere(t *testing.T) {
 	mustRun(t, "root", "systemd-run", "--quiet", "--collect", "--unit="+foreign, "-p", "Slice=machine.slice", "-p", "KillMode=mixed",
 		"--", "systemd-nspawn", "--quiet", "--read-only", "-D", "/var/lib/machines/probe", "-M", foreign, "/usr/bin/sleep", "300")
 	t.Cleanup(func() { inHost(t, "root", "", "machinectl", "terminate", foreign) })
-	waitMenu(t, name, 10*time.Second, hasLabel(foreign+" (not nspawn-tray)"))
+	m := waitMenu(t, name, 10*time.Second, hasLabel(foreign+" (not nspawn-tray)"))
+	// alice may not stop it: machined asks polkit, which wants an
+	// administrator (no agent here), and the tray reports the refusal.
+	entry, _ := m.find(foreign)
+	click(t, name, entry.Children[0].ID)
+	eventually(t, 10*time.Second, func() string {
+		log := mustRun(t, "alice", "journalctl", "--user", "-u", trayUnit, "-o", "cat", "--no-pager")
+		if strings.Contains(log, "Could not stop "+foreign) {
+			return ""
+		}
+		return "no refusal reported for " + foreign
+	})
+	if !machineListed(t, foreign) {
+		t.Fatalf("alice stopped %s, a machine she did not start, without authentication", foreign)
+	}
 	mustRun(t, "root", "machinectl", "terminate", foreign)
 	waitMenu(t, name, 10*time.Second, lacksLabel(foreign))
 }
@@ -323,4 +337,64 @@ func changedPixels(a, b image.Image, r image.Rectangle) int {
 		}
 	}
 	return n
+}
+
+// A definition added to apps.d shows up in the menu (inotify) and in the
+// desktop menu (the tray syncs), and goes again when it is removed.
+func TestTrayFollowsAppsDir(t *testing.T) {
+	name := startTray(t)
+	waitMenu(t, name, 5*time.Second, hasLabel("XEyes"))
+	def := "/etc/nspawn-tray/apps.d/e2e-late.toml"
+	mustRun(t, "root", "sh", "-c", `printf 'name = "Late Arrival"\nimage = "probe"\nexec = ["/bin/true"]\n' > `+def)
+	t.Cleanup(func() { inHost(t, "root", "", "rm", "-f", def) })
+	waitMenu(t, name, 10*time.Second, hasLabel("Late Arrival"))
+	eventually(t, 10*time.Second, func() string {
+		if inHost(t, "alice", "", "test", "-f", appsDir+"/e2e-late.desktop").code != 0 {
+			return "the tray did not sync a desktop entry for the new app"
+		}
+		return ""
+	})
+	mustRun(t, "root", "rm", def)
+	waitMenu(t, name, 10*time.Second, lacksLabel("Late Arrival"))
+	eventually(t, 10*time.Second, func() string {
+		if inHost(t, "alice", "", "test", "-e", appsDir+"/e2e-late.desktop").code == 0 {
+			return "the entry of the removed app is still there"
+		}
+		return ""
+	})
+}
+
+// mallory's tray says she may not launch, and offers nothing to click.
+func TestTrayShowsNotAuthorized(t *testing.T) {
+	unit := "nspawn-tray-e2e-mallory.service"
+	mustRun(t, "mallory", "systemd-run", "--user", "--quiet", "--unit="+unit, "nspawn-tray", "tray")
+	t.Cleanup(func() { inHost(t, "mallory", "", "systemctl", "--user", "stop", unit) })
+	// mallory has no panel: ask her tray directly on her session bus.
+	var name string
+	eventually(t, 10*time.Second, func() string {
+		pid := strings.TrimSpace(mustRun(t, "mallory", "systemctl", "--user", "show", "-P", "MainPID", unit))
+		name = "org.kde.StatusNotifierItem-" + pid + "-1"
+		if inHost(t, "mallory", "", "busctl", "--user", "status", name).code != 0 {
+			return "no " + name + " on mallory's bus"
+		}
+		return ""
+	})
+	var m menuNode
+	eventually(t, 10*time.Second, func() string {
+		out := mustRun(t, "mallory", "busctl", "--user", "--json=short", "call", "--", name, "/StatusNotifierItem/menu",
+			"com.canonical.dbusmenu", "GetLayout", "iias", "0", "-1", "0")
+		var reply struct{ Data []json.RawMessage }
+		var root []json.RawMessage
+		if json.Unmarshal([]byte(out), &reply) != nil || len(reply.Data) != 2 || json.Unmarshal(reply.Data[1], &root) != nil {
+			return "bad GetLayout reply"
+		}
+		m = parseNode(t, root)
+		if _, ok := m.find("Not authorized to launch"); !ok {
+			return fmt.Sprintf("no not-authorized state in %q", m.labels())
+		}
+		return ""
+	})
+	if x, ok := m.find("XEyes"); !ok || x.Enabled {
+		t.Errorf("XEyes for mallory: found %v, enabled %v; want a disabled entry", ok, x.Enabled)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/polkit"
 )
 
 // Client calls the service on the system bus.
@@ -19,26 +21,11 @@ type Client struct {
 // NewClient returns a Client using conn (the system bus).
 func NewClient(conn *dbus.Conn) *Client { return &Client{conn: conn} }
 
-// call sends a method call that allows interactive authorization: godbus's
-// Object.Call drops that flag, so polkit would never ask for a password.
+// call calls method on the service, allowing polkit to ask for a password.
 func (c *Client) call(ctx context.Context, method string, args ...any) (*dbus.Call, error) {
-	msg := &dbus.Message{
-		Type:  dbus.TypeMethodCall,
-		Flags: dbus.FlagAllowInteractiveAuthorization,
-		Headers: map[dbus.HeaderField]dbus.Variant{
-			dbus.FieldDestination: dbus.MakeVariant(BusName),
-			dbus.FieldPath:        dbus.MakeVariant(dbus.ObjectPath(ObjectPath)),
-			dbus.FieldInterface:   dbus.MakeVariant(Interface),
-			dbus.FieldMember:      dbus.MakeVariant(method),
-		},
-		Body: args,
-	}
-	if len(args) > 0 {
-		msg.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(args...))
-	}
-	call := <-c.conn.SendWithContext(ctx, msg, make(chan *dbus.Call, 1)).Done
-	if call.Err != nil {
-		return nil, mapClientError(call.Err)
+	call, err := polkit.CallInteractive(ctx, c.conn, BusName, ObjectPath, Interface+"."+method, args...)
+	if err != nil {
+		return nil, mapClientError(err)
 	}
 	return call, nil
 }

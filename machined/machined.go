@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/polkit"
 )
 
 const (
@@ -94,7 +96,9 @@ func (m *Manager) Get(ctx context.Context, name string) (Details, error) {
 // Terminate kills all processes of the machine (machined checks polkit
 // itself when the caller is not root).
 func (m *Manager) Terminate(ctx context.Context, name string) error {
-	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".TerminateMachine", 0, name).Store()
+	// An unprivileged caller stopping a machine it did not start: let
+	// polkit ask for a password.
+	_, err := polkit.CallInteractive(ctx, m.conn, busName, objPath, managerIf+".TerminateMachine", name)
 	if err != nil {
 		return fmt.Errorf("machined: terminate %q: %w", name, mapError(err))
 	}

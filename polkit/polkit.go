@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -69,4 +70,31 @@ func (a *Authority) CheckBusName(ctx context.Context, subjectName, actionID stri
 		return Result{}, fmt.Errorf("polkit: check %s for %s: %w: %w", actionID, subjectName, ErrUnavailable, err)
 	}
 	return Result(r), nil
+}
+
+// CallInteractive calls method ("interface.Member") on dest at path and
+// allows the callee's polkit check to ask the user for a password: godbus's
+// Object.Call never sets ALLOW_INTERACTIVE_AUTHORIZATION, so polkit would
+// refuse instead of prompting.
+func CallInteractive(ctx context.Context, conn *dbus.Conn, dest string, path dbus.ObjectPath, method string, args ...any) (*dbus.Call, error) {
+	dot := strings.LastIndex(method, ".")
+	if dot < 0 {
+		return nil, fmt.Errorf("polkit: call %s: not interface.Member", method)
+	}
+	msg := &dbus.Message{
+		Type:  dbus.TypeMethodCall,
+		Flags: dbus.FlagAllowInteractiveAuthorization,
+		Headers: map[dbus.HeaderField]dbus.Variant{
+			dbus.FieldDestination: dbus.MakeVariant(dest),
+			dbus.FieldPath:        dbus.MakeVariant(path),
+			dbus.FieldInterface:   dbus.MakeVariant(method[:dot]),
+			dbus.FieldMember:      dbus.MakeVariant(method[dot+1:]),
+		},
+		Body: args,
+	}
+	if len(args) > 0 {
+		msg.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(args...))
+	}
+	call := <-conn.SendWithContext(ctx, msg, make(chan *dbus.Call, 1)).Done
+	return call, call.Err
 }
