@@ -79,6 +79,9 @@ func Build(apps []App, machines []Machine, st State, now time.Time) []Item {
 		m = append(m, label("Launcher not installed (no io.github.nspawn_tray.Launcher1)"))
 	case st.Auth == AuthNo:
 		m = append(m, label("Not authorized to launch: ask to join group nspawn-tray"))
+	case st.Auth == AuthChallenge:
+		// Tooltips are not in every host's menus: say it in the menu.
+		m = append(m, label("Launching asks for an administrator's password"))
 	}
 	if len(apps) == 0 {
 		m = append(m, label("No apps defined (/etc/nspawn-tray/apps.d)"))

@@ -569,6 +569,7 @@ launch:xeyes: Start XEyes
 			apps:  apps,
 			state: State{Auth: AuthChallenge},
 			want: `
+- Launching asks for an administrator's password
   launch:firefox Firefox
   launch:xeyes XEyes
 `,
@@ -704,6 +705,7 @@ func TestBuildKeepsInputs(t *testing.T) {
 
 	// The menu itself is sorted.
 	compare(t, "apps", section(t, menu, "Apps"), text(`
+- Launching asks for an administrator's password
   launch:a alpha
   launch:b Beta
   launch:z zeta
