@@ -52,7 +52,10 @@ type Tray struct {
 	auth      *polkit.Authority
 
 	// menuMu keeps two rebuilds from interleaving their items.
-	menuMu  sync.Mutex
+	menuMu sync.Mutex
+	// syncMu runs one desktop entry sync at a time: a startup sync, an
+	// apps.d change and a click can come together.
+	syncMu  sync.Mutex
 	mu      sync.Mutex
 	apps    []App
 	running []Machine
@@ -341,6 +344,8 @@ func (t *Tray) sync(ctx context.Context) {
 	if t.opts.Sync == nil {
 		return
 	}
+	t.syncMu.Lock()
+	defer t.syncMu.Unlock()
 	if err := t.opts.Sync(ctx); err != nil {
 		t.fail(ctx, "Could not refresh the desktop entries", err)
 	}
