@@ -247,3 +247,23 @@ func TestBusPolicyAllowsOnlyTheLaunchersMethods(t *testing.T) {
 		t.Errorf("Properties.GetAll: exit %d, stderr %q; want the bus to deny it", r.code, r.stderr)
 	}
 }
+
+// The daemon is started by D-Bus on demand and exits after 30 s without
+// calls; the next call starts it again.
+func TestDaemonExitsWhenIdle(t *testing.T) {
+	mustRun(t, "alice", "nspawn-tray", "ps")
+	if state := strings.TrimSpace(inHost(t, "root", "", "systemctl", "is-active", "nspawn-tray-daemon.service").stdout); state != "active" {
+		t.Fatalf("daemon %s right after a call, want active", state)
+	}
+	eventually(t, 45*time.Second, func() string {
+		if state := strings.TrimSpace(inHost(t, "root", "", "systemctl", "is-active", "nspawn-tray-daemon.service").stdout); state != "inactive" {
+			return "daemon is " + state + ", want inactive after 30 s idle"
+		}
+		return ""
+	})
+	result := mustRun(t, "root", "systemctl", "show", "-P", "Result", "nspawn-tray-daemon.service")
+	if strings.TrimSpace(result) != "success" {
+		t.Errorf("the idle exit was not clean: Result=%s", result)
+	}
+	mustRun(t, "alice", "nspawn-tray", "ps")
+}

@@ -179,6 +179,13 @@ func TestTrayListsAppsAndDrivesThem(t *testing.T) {
 		t.Fatal("the click started no sleeper instance")
 	}
 	t.Cleanup(func() { inHost(t, "root", "", "machinectl", "terminate", machine) })
+	// The icon turns green while something runs.
+	eventually(t, 10*time.Second, func() string {
+		if _, _, ok := findColorInPanel(screenshot(t), [3]uint32{0x16, 0xa3, 0x4a}); !ok {
+			return "the tray icon is not green while sleeper runs"
+		}
+		return ""
+	})
 	// Its Stop entry stops it, and the menu follows.
 	running, _ := m.find("Sleeper — ")
 	if len(running.Children) != 2 || running.Children[0].Label != "Stop" {
@@ -314,12 +321,19 @@ func TestTrayScreenshotShowsIconAndMenu(t *testing.T) {
 	})
 }
 
+// findTrayIcon finds the icon, grey (idle) or green (running), in the panel.
 func findTrayIcon(img image.Image) (int, int, bool) {
+	if x, y, ok := findColorInPanel(img, [3]uint32{0x6b, 0x72, 0x80}); ok {
+		return x, y, true
+	}
+	return findColorInPanel(img, [3]uint32{0x16, 0xa3, 0x4a})
+}
+
+func findColorInPanel(img image.Image, want [3]uint32) (int, int, bool) {
 	for y := 0; y < 32; y++ {
 		for x := 900; x < 1280; x++ {
 			r, g, b, _ := img.At(x, y).RGBA()
-			c := [3]uint32{r >> 8, g >> 8, b >> 8}
-			if c == [3]uint32{0x6b, 0x72, 0x80} || c == [3]uint32{0x16, 0xa3, 0x4a} {
+			if [3]uint32{r >> 8, g >> 8, b >> 8} == want {
 				return x, y, true
 			}
 		}
