@@ -267,14 +267,14 @@ func newMachineName(app string) (string, error) {
 }
 
 func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, dict map[string]dbus.Variant) (string, int32, error) {
+	// The bus handed us our own copies of the caller's descriptors: keep
+	// them only until systemd has its own, or the caller's reader never sees
+	// EOF while this process lives. On every path, the first one included.
+	defer closeFDs(dict)
 	sender, uid, err := s.caller(ctx, msg)
 	if err != nil {
 		return "", -1, err
 	}
-	// The bus handed us our own copies of the caller's descriptors: keep
-	// them only until systemd has its own, or the caller's reader never sees
-	// EOF while this process lives.
-	defer closeFDs(dict)
 	session, err := ParseSession(dict)
 	if err != nil {
 		return "", -1, fail(ErrNameInvalidArgs, "%v", err)
@@ -323,7 +323,7 @@ func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, di
 	}()
 
 	spec := Spec{App: app, Machine: machine, ImageDir: imageDir, Self: s.paths.Self, UID: u.UID, GID: u.GID,
-		Home: "/home/" + u.Name, Args: session.Args}
+		Home: u.Home, Args: session.Args}
 	spec.Env = baseEnv(u.Name, spec.Home, u.UID)
 	for k, v := range app.Env {
 		spec.Env[k] = v

@@ -175,6 +175,3 @@ func ellipsize(s string) string {
 	r := []rune(s)
 	return string(r[:maxLabel-1]) + "…"
 }
-
-// Running reports whether any machine runs, for the icon.
-func Running(machines []Machine) bool { return len(machines) > 0 }
