@@ -1,24 +1,33 @@
 // Command nspawn-tray runs desktop apps that live in systemd-nspawn
-// containers. This file only wires logging and the version into package cli.
+// containers. This file only wires logging, the version and the privileged
+// commands into package cli.
 package main
 
 import (
+	"io"
 	"log/slog"
 	"os"
 
 	"github.com/nspawn-tray/nspawn-tray/cli"
+	"github.com/nspawn-tray/nspawn-tray/rootcmd"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: the log level from NSPAWN_TRAY_LOG
+// (--log-level overrides it), then the command line.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var level slog.LevelVar
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level})))
-	if s := os.Getenv("NSPAWN_TRAY_LOG"); s != "" {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &level})))
+	if s := getenv("NSPAWN_TRAY_LOG"); s != "" {
 		if err := level.UnmarshalText([]byte(s)); err != nil {
 			slog.Warn("ignoring NSPAWN_TRAY_LOG", "value", s, "err", err)
 		}
 	}
-	os.Exit(cli.Program{Version: version, LogLevel: &level}.Run(os.Args[1:], os.Stdout, os.Stderr))
+	return cli.Program{Version: version, LogLevel: &level, Extra: rootcmd.Commands()}.Run(args, stdout, stderr)
 }

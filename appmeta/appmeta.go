@@ -2,8 +2,8 @@
 // image, as root, for the unprivileged user side to install.
 //
 // Everything read here is untrusted image content. Every file is read with
-// stage.ReadImageFile and every directory listed with openat2
-// RESOLVE_IN_ROOT, so no path in the image (absolute symlinks, "..",
+// openat2.ReadFileInRoot and every directory listed with
+// openat2.ReadDirInRoot, so no path in the image (absolute symlinks, "..",
 // Icon=../../etc/shadow) can reach outside it; reads are size-capped and
 // refuse FIFOs and device nodes. What is returned is a sanitized Entry (no
 // Exec: the command line always comes from the app definition) and icons that
@@ -19,7 +19,7 @@ import (
 
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
 	"github.com/nspawn-tray/nspawn-tray/icons"
-	"github.com/nspawn-tray/nspawn-tray/stage"
+	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
 // Caps on what Extract reads and returns.
@@ -40,15 +40,12 @@ const (
 // hicolorSizes are the fixed-size hicolor directories looked at, in order.
 var hicolorSizes = []string{"16x16", "22x22", "24x24", "32x32", "48x48", "64x64", "128x128", "256x256", "512x512"}
 
-// ErrInvalidDesktopFile means Options.DesktopFile is not a plain desktop file id.
-var ErrInvalidDesktopFile = errors.New("invalid desktop file id")
+// iconNameRE accepts one plain path component: the name is used both to
+// build paths inside the image and by the user side as a file name.
+var iconNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
 
-var (
-	desktopFileRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.desktop$`)
-	// iconNameRE accepts one plain path component: the name is used both to
-	// build paths inside the image and by the user side as a file name.
-	iconNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
-)
+// maxDirEntries caps how many names of usr/share/applications are read.
+const maxDirEntries = 4096
 
 // Icon is one validated icon file of an app.
 type Icon struct {
@@ -73,17 +70,8 @@ type Metadata struct {
 // definition); the zero value means "find it by Exec".
 type Options struct {
 	// DesktopFile is a desktop file id like "debian-xterm.desktop" in
-	// usr/share/applications; it must match
-	// ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.desktop$.
+	// usr/share/applications (desktopfiles.ValidFileID).
 	DesktopFile string
-}
-
-// ValidDesktopFile reports whether id is an acceptable Options.DesktopFile.
-func ValidDesktopFile(id string) error {
-	if !desktopFileRE.MatchString(id) {
-		return fmt.Errorf("%w: %q", ErrInvalidDesktopFile, id)
-	}
-	return nil
 }
 
 // Extract reads an app's desktop entry and icons from the image tree at
@@ -130,10 +118,10 @@ func Extract(imageDir string, execArgv0 string, opts Options) (Metadata, error) 
 }
 
 func readNamed(imageDir, file string) (string, desktopfiles.Parsed, error) {
-	if err := ValidDesktopFile(file); err != nil {
+	if err := desktopfiles.ValidFileID(file); err != nil {
 		return "", desktopfiles.Parsed{}, fmt.Errorf("appmeta: %w", err)
 	}
-	data, err := stage.ReadImageFile(imageDir, applicationsDir+"/"+file, MaxDesktopFileBytes)
+	data, err := openat2.ReadFileInRoot(imageDir, applicationsDir+"/"+file, MaxDesktopFileBytes)
 	if err != nil {
 		return "", desktopfiles.Parsed{}, fmt.Errorf("appmeta: desktop file %s: %w", file, err)
 	}
@@ -148,8 +136,8 @@ func findByExec(imageDir, execArgv0 string) (string, desktopfiles.Parsed, error)
 	if execArgv0 == "" {
 		return "", desktopfiles.Parsed{}, nil
 	}
-	names, err := listImageDir(imageDir, applicationsDir)
-	if errors.Is(err, errImageRoot) {
+	names, err := openat2.ReadDirInRoot(imageDir, applicationsDir, maxDirEntries)
+	if errors.Is(err, openat2.ErrRoot) {
 		return "", desktopfiles.Parsed{}, err
 	}
 	if err != nil {
@@ -159,10 +147,10 @@ func findByExec(imageDir, execArgv0 string) (string, desktopfiles.Parsed, error)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if !desktopFileRE.MatchString(name) {
+		if desktopfiles.ValidFileID(name) != nil {
 			continue
 		}
-		data, err := stage.ReadImageFile(imageDir, applicationsDir+"/"+name, MaxDesktopFileBytes)
+		data, err := openat2.ReadFileInRoot(imageDir, applicationsDir+"/"+name, MaxDesktopFileBytes)
 		if err != nil {
 			continue
 		}
@@ -208,7 +196,7 @@ func findIcons(imageDir, name string) []Icon {
 		if len(out) >= MaxIcons {
 			break
 		}
-		data, err := stage.ReadImageFile(imageDir, c.rel, MaxIconFileBytes)
+		data, err := openat2.ReadFileInRoot(imageDir, c.rel, MaxIconFileBytes)
 		if err != nil {
 			continue
 		}

@@ -10,13 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
 
 	"github.com/nspawn-tray/nspawn-tray/icons"
 )
@@ -369,8 +370,8 @@ func TestExtractExecMatching(t *testing.T) {
 	for _, id := range []string{"../x.desktop", "a/b.desktop", "/etc/x.desktop", ".desktop", ".x.desktop",
 		"x.desktop/", "x", "x.desktop\x00", "x.desktop\n", strings.Repeat("a", 129) + ".desktop", "-x.desktop", "x y.desktop"} {
 		_, err := extract(t, image, "/usr/bin/app", Options{DesktopFile: id})
-		if !errors.Is(err, ErrInvalidDesktopFile) {
-			t.Errorf("DesktopFile %q: err %v, want ErrInvalidDesktopFile", id, err)
+		if !errors.Is(err, desktopfiles.ErrInvalidFileID) {
+			t.Errorf("DesktopFile %q: err %v, want desktopfiles.ErrInvalidFileID", id, err)
 		}
 	}
 }
@@ -520,43 +521,5 @@ X-Desktop-File-Install-Version=0.26
 	md, err = extract(t, image, "/usr/bin/uxterm", Options{})
 	if err != nil || md.DesktopID != "debian-uxterm" {
 		t.Fatalf("uxterm: %q, %v", md.DesktopID, err)
-	}
-}
-
-func TestListImageDirCap(t *testing.T) {
-	image := t.TempDir()
-	dir := filepath.Join(image, "d")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < MaxDirEntries+50; i++ {
-		f, err := os.Create(filepath.Join(dir, strings.Repeat("f", 1+i%3)+string(rune('a'+i%26))+"-"+strconv.Itoa(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	names, err := listImageDir(image, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(names) != MaxDirEntries {
-		t.Fatalf("%d names, want cap %d", len(names), MaxDirEntries)
-	}
-	// A FIFO or a file is not listed (and does not block).
-	if err := unix.Mkfifo(filepath.Join(image, "fifo"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := listImageDir(image, "fifo"); err == nil {
-		t.Fatal("listed a FIFO")
-	}
-	// Absolute links resolve inside the image.
-	symlink(t, "/d", filepath.Join(image, "abs"))
-	if names, err := listImageDir(image, "abs"); err != nil || len(names) != MaxDirEntries {
-		t.Fatalf("abs link: %d, %v", len(names), err)
-	}
-	symlink(t, "/", filepath.Join(image, "root"))
-	if names, err := listImageDir(image, "root/abs/../../../../d"); err != nil || len(names) != MaxDirEntries {
-		t.Fatalf("dotdot: %d, %v", len(names), err)
 	}
 }

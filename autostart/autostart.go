@@ -4,13 +4,13 @@
 package autostart
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
+	"github.com/nspawn-tray/nspawn-tray/ownedfiles"
 )
 
 // TrayFile is the tray's own entry.
@@ -35,34 +35,17 @@ NoDisplay=true
 `)
 }
 
+var entries = ownedfiles.OwnerKey(".desktop", func(b []byte) bool { return desktopfiles.ParseOwner(b) != "" })
+
 // Set makes dir/file hold content (enable) or not exist (disable, when
 // content is nil), leaving every other entry as it is.
 func Set(dir, file string, content []byte) error {
-	want := map[string][]byte{}
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("autostart: %w", err)
-	}
-	// Reconcile removes owned entries that are not wanted: keep the others.
-	for _, e := range ents {
-		if e.Name() == file || !e.Type().IsRegular() || filepath.Ext(e.Name()) != ".desktop" {
-			continue
-		}
-		if data, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && desktopfiles.ParseOwner(data) != "" {
-			want[e.Name()] = data
-		}
-	}
-	if content != nil {
-		want[file] = content
-	}
-	res, err := desktopfiles.Reconcile(dir, ".desktop", want)
+	res, err := ownedfiles.Set(dir, entries, file, content)
 	if err != nil {
 		return fmt.Errorf("autostart: %w", err)
 	}
-	for _, s := range res.Skipped {
-		if s == file {
-			return fmt.Errorf("autostart: %s exists and is not nspawn-tray's: left alone", filepath.Join(dir, file))
-		}
+	if slices.Contains(res.Skipped, file) {
+		return fmt.Errorf("autostart: %s exists and is not nspawn-tray's: left alone", filepath.Join(dir, file))
 	}
 	return nil
 }

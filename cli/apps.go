@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
+	"github.com/nspawn-tray/nspawn-tray/paths"
 )
 
 // appJSON is the stable --json shape, kept apart from config.App so the
@@ -23,31 +25,23 @@ type appJSON struct {
 	File  string   `json:"file"`
 }
 
-func appsFlags(fs *flag.FlagSet) func(*env, []string) int {
-	dir := fs.String("dir", config.DefaultDir, "read app definitions from `DIR`")
+func appsFlags(fs *flag.FlagSet) Run {
+	dir := fs.String("dir", paths.AppsDir, "read app definitions from `DIR`")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
-	return func(e *env, args []string) int {
-		if !e.noArgs("apps", args) {
-			return exitUsage
+	return func(e *Env, args []string) error {
+		if err := NoArgs(args); err != nil {
+			return err
 		}
+		// The valid ones are listed even when others are not; the
+		// invalid ones are the command's error, one line each.
 		apps, loadErr := config.LoadDir(*dir, config.Options{})
 		var err error
 		if *asJSON {
-			err = writeAppsJSON(e.stdout, apps)
+			err = writeAppsJSON(e.Stdout, apps)
 		} else {
-			err = writeAppsTable(e.stdout, apps, *dir)
+			err = writeAppsTable(e.Stdout, apps, *dir)
 		}
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
-			return exitFail
-		}
-		if loadErr != nil {
-			for _, err := range leafErrors(loadErr) {
-				fmt.Fprintf(e.stderr, "%s: %s\n", progName, oneLine(err.Error()))
-			}
-			return exitFail
-		}
-		return exitOK
+		return errors.Join(err, loadErr)
 	}
 }
 
@@ -90,16 +84,4 @@ func shellQuote(s string) string {
 		return strconv.Quote(s)
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// leafErrors flattens errors.Join trees so each problem gets its own line.
-func leafErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leafErrors(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

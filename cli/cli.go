@@ -1,5 +1,7 @@
-// Package cli implements the nspawn-tray command line: global flags,
-// subcommands, their help texts and exit codes.
+// Package cli implements the nspawn-tray command line: the command
+// framework (flags, help texts, errors and exit codes) and the commands
+// users run. The privileged commands come from package rootcmd through
+// Program.Extra, so nothing here is root-only code.
 package cli
 
 import (
@@ -21,83 +23,104 @@ const (
 )
 
 // Program is the command line with what main decides: the version it was
-// built as and where the log level goes.
+// built as, where the log level goes, and the commands it adds.
 type Program struct {
 	Version string
 	// LogLevel, if set, receives the level from --log-level, so the
 	// logger main configured follows the flag.
 	LogLevel *slog.LevelVar
+	// Extra commands, listed after the user commands: main adds the
+	// privileged ones (package rootcmd).
+	Extra []Command
 }
 
-type command struct {
-	name    string
-	summary string
-	args    string // synopsis after the flags, e.g. "APP"
-	flags   func(fs *flag.FlagSet) func(e *env, args []string) int
-	// hidden commands are internal steps: they have --help but are not
+// Command is one subcommand.
+type Command struct {
+	Name    string
+	Summary string
+	Args    string // synopsis after the flags, e.g. "APP"
+	// Flags defines the command's flags on fs and returns what runs it.
+	Flags func(fs *flag.FlagSet) Run
+	// Hidden commands are internal steps: they have --help but are not
 	// listed in the overall usage.
-	hidden bool
-	// rawArgs commands parse their own arguments (exec-as: everything after
-	// its own options belongs to the app).
-	rawArgs bool
+	Hidden bool
+	// RawArgs commands parse their own arguments (exec-as: everything
+	// after its own options belongs to the app).
+	RawArgs bool
 }
 
-// commands is in the order help lists them.
-var commands []command
+// Run runs a command with its positional arguments. Its error decides the
+// exit status and what stderr says (see Env.report): a UsageError exits 2,
+// an ExitStatus exits with its status, anything else is printed as
+// "nspawn-tray: ..." (one line per joined error) and exits 1.
+type Run func(e *Env, args []string) error
 
-func init() {
-	// Assigned here because help refers back to the list.
-	commands = []command{
-		{name: "tray", summary: "Show the tray applet (the default command)", flags: trayFlags},
-		{name: "apps", summary: "List the app definitions", flags: appsFlags},
-		{name: "launch", summary: "Start an app in its container", args: "APP [-- ARGS...]", flags: launchFlags},
-		{name: "ps", summary: "List the running app instances", flags: psFlags},
-		{name: "stop", summary: "Stop a running app instance, or all of yours of one app", args: "MACHINE | --app APP", flags: stopFlags},
-		{name: "sync", summary: "Write desktop entries and icons for the defined apps", flags: syncFlags},
-		{name: "autostart", summary: "Start the tray, or an app, when you log in", args: "enable|disable [APP]", flags: autostartFlags},
-		{name: "daemon", summary: "Run the privileged launcher service (started by D-Bus)", flags: daemonFlags},
-		{name: "exec-as", summary: "Become the user and run the app (inside the container)", args: "--uid N --gid N --home DIR -- ARGV...", flags: execAsFlags, hidden: true, rawArgs: true},
-		{name: "cleanup-instance", summary: "Remove what a launch staged (run by the instance's unit)", args: "MACHINE", flags: cleanupFlags, hidden: true},
-		{name: "version", summary: "Print the version", flags: versionFlags},
-		{name: "help", summary: "Show help for nspawn-tray or a command", args: "[COMMAND]", flags: helpFlags},
+// Env is what a running command writes to.
+type Env struct {
+	Stdout, Stderr io.Writer
+	p              Program
+	cmd            string
+}
+
+// Warn prints one warning line, "nspawn-tray CMD: msg", and carries on.
+func (e *Env) Warn(msg string) {
+	fmt.Fprintf(e.Stderr, "%s %s: %s\n", progName, e.cmd, oneLine(msg))
+}
+
+// userCommands are the commands of this package, in the order help lists
+// them; version and help come last, after Program.Extra.
+func userCommands() []Command {
+	return []Command{
+		{Name: "tray", Summary: "Show the tray applet (the default command)", Flags: trayFlags},
+		{Name: "apps", Summary: "List the app definitions", Flags: appsFlags},
+		{Name: "launch", Summary: "Start an app in its container", Args: "APP [-- ARGS...]", Flags: launchFlags},
+		{Name: "ps", Summary: "List the running app instances", Flags: psFlags},
+		{Name: "stop", Summary: "Stop a running app instance, or all of yours of one app", Args: "MACHINE | --app APP", Flags: stopFlags},
+		{Name: "sync", Summary: "Write desktop entries and icons for the defined apps", Flags: syncFlags},
+		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP]", Flags: autostartFlags},
 	}
 }
 
-func lookup(name string) *command {
-	for i := range commands {
-		if commands[i].name == name {
-			return &commands[i]
+func (p Program) commands() []Command {
+	cmds := append(userCommands(), p.Extra...)
+	return append(cmds,
+		Command{Name: "version", Summary: "Print the version", Flags: versionFlags},
+		Command{Name: "help", Summary: "Show help for nspawn-tray or a command", Args: "[COMMAND]", Flags: helpFlags},
+	)
+}
+
+func (p Program) lookup(name string) *Command {
+	for _, c := range p.commands() {
+		if c.Name == name {
+			return &c
 		}
 	}
 	return nil
 }
 
-// env is what a running command writes to.
-type env struct {
-	p      Program
-	stdout io.Writer
-	stderr io.Writer
-}
-
 // Run runs the command line args (without the program name) and returns the
 // exit status: 0 on success, 1 if the command failed, 2 on a usage error.
 func (p Program) Run(args []string, stdout, stderr io.Writer) int {
-	e := &env{p: p, stdout: stdout, stderr: stderr}
+	e := &Env{Stdout: stdout, Stderr: stderr, p: p}
+	return e.report(e.run(args))
+}
+
+func (e *Env) run(args []string) error {
 	fs, logLevel := globalFlags()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			e.usage(stdout, fs)
-			return exitOK
+			e.usage(e.Stdout, fs)
+			return nil
 		}
-		return e.usageError("", flagError(err))
+		return UsageError(flagError(err))
 	}
 	if *logLevel != "" {
 		var l slog.Level
 		if err := l.UnmarshalText([]byte(*logLevel)); err != nil {
-			return e.usageError("", fmt.Sprintf("invalid log level %q", *logLevel))
+			return UsageError(fmt.Sprintf("invalid log level %q", *logLevel))
 		}
-		if p.LogLevel != nil {
-			p.LogLevel.Set(l)
+		if e.p.LogLevel != nil {
+			e.p.LogLevel.Set(l)
 		}
 	}
 	if fs.NArg() == 0 {
@@ -107,22 +130,23 @@ func (p Program) Run(args []string, stdout, stderr io.Writer) int {
 	return e.runCommand(fs.Arg(0), fs.Args()[1:])
 }
 
-func (e *env) runCommand(name string, args []string) int {
-	cmd := lookup(name)
+func (e *Env) runCommand(name string, args []string) error {
+	cmd := e.p.lookup(name)
 	if cmd == nil {
-		return e.usageError("", fmt.Sprintf("unknown command %q", name))
+		return UsageError(fmt.Sprintf("unknown command %q", name))
 	}
-	fs := newFlagSet(progName + " " + cmd.name)
-	run := cmd.flags(fs)
-	if cmd.rawArgs && !(len(args) == 1 && (args[0] == "--help" || args[0] == "-h")) {
+	e.cmd = cmd.Name
+	fs := newFlagSet(progName + " " + cmd.Name)
+	run := cmd.Flags(fs)
+	if cmd.RawArgs && !(len(args) == 1 && (args[0] == "--help" || args[0] == "-h")) {
 		return run(e, args)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			e.commandUsage(e.stdout, cmd, fs)
-			return exitOK
+			commandUsage(e.Stdout, cmd, fs)
+			return nil
 		}
-		return e.usageError(cmd.name, flagError(err))
+		return UsageError(flagError(err))
 	}
 	return run(e, fs.Args())
 }
@@ -156,53 +180,39 @@ func flagError(err error) string {
 	return msg
 }
 
-// usageError reports a bad command line in one line, as scripts and users
-// both read stderr, and points at the help.
-func (e *env) usageError(cmd, msg string) int {
-	prefix, help := progName, progName+" --help"
-	if cmd != "" {
-		prefix += " " + cmd
-		help = progName + " " + cmd + " --help"
-	}
-	fmt.Fprintf(e.stderr, "%s: %s (see '%s')\n", prefix, oneLine(msg), help)
-	return exitUsage
-}
-
-// noArgs is for commands without positional arguments.
-func (e *env) noArgs(cmd string, args []string) bool {
+// NoArgs is for commands without positional arguments.
+func NoArgs(args []string) error {
 	if len(args) > 0 {
-		e.usageError(cmd, fmt.Sprintf("unexpected argument %q", args[0]))
-		return false
+		return UsageError(fmt.Sprintf("unexpected argument %q", args[0]))
 	}
-	return true
+	return nil
 }
 
-func (e *env) usage(w io.Writer, fs *flag.FlagSet) {
+func (e *Env) usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: %s [OPTIONS] COMMAND [ARGS]\n\n", progName)
 	fmt.Fprintf(w, "Run apps that live in systemd-nspawn containers like native desktop apps.\n\n")
 	fmt.Fprintf(w, "Commands:\n")
-	for _, c := range commands {
-		if c.hidden {
-			continue
+	for _, c := range e.p.commands() {
+		if !c.Hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
 		}
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nOptions (before the command):\n")
 	printFlags(w, fs)
 	fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's options.\n", progName)
 }
 
-func (e *env) commandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
-	synopsis := progName + " " + cmd.name
+func commandUsage(w io.Writer, cmd *Command, fs *flag.FlagSet) {
+	synopsis := progName + " " + cmd.Name
 	hasFlags := false
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {
 		synopsis += " [OPTIONS]"
 	}
-	if cmd.args != "" {
-		synopsis += " " + cmd.args
+	if cmd.Args != "" {
+		synopsis += " " + cmd.Args
 	}
-	fmt.Fprintf(w, "Usage: %s\n\n%s.\n", synopsis, cmd.summary)
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n", synopsis, cmd.Summary)
 	if hasFlags {
 		fmt.Fprintf(w, "\nOptions:\n")
 		printFlags(w, fs)
@@ -230,33 +240,33 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", `\r`), "\n", `\n`)
 }
 
-func versionFlags(fs *flag.FlagSet) func(*env, []string) int {
-	return func(e *env, args []string) int {
-		if !e.noArgs("version", args) {
-			return exitUsage
+func versionFlags(fs *flag.FlagSet) Run {
+	return func(e *Env, args []string) error {
+		if err := NoArgs(args); err != nil {
+			return err
 		}
-		fmt.Fprintf(e.stdout, "%s %s\n", progName, e.p.Version)
-		return exitOK
+		fmt.Fprintf(e.Stdout, "%s %s\n", progName, e.p.Version)
+		return nil
 	}
 }
 
-func helpFlags(fs *flag.FlagSet) func(*env, []string) int {
-	return func(e *env, args []string) int {
+func helpFlags(fs *flag.FlagSet) Run {
+	return func(e *Env, args []string) error {
 		switch len(args) {
 		case 0:
 			fs, _ := globalFlags()
-			e.usage(e.stdout, fs)
-			return exitOK
+			e.usage(e.Stdout, fs)
+			return nil
 		case 1:
-			cmd := lookup(args[0])
+			cmd := e.p.lookup(args[0])
 			if cmd == nil {
-				return e.usageError("help", fmt.Sprintf("unknown command %q", args[0]))
+				return UsageError(fmt.Sprintf("unknown command %q", args[0]))
 			}
-			fs := newFlagSet(progName + " " + cmd.name)
-			cmd.flags(fs)
-			e.commandUsage(e.stdout, cmd, fs)
-			return exitOK
+			fs := newFlagSet(progName + " " + cmd.Name)
+			cmd.Flags(fs)
+			commandUsage(e.Stdout, cmd, fs)
+			return nil
 		}
-		return e.usageError("help", fmt.Sprintf("unexpected argument %q", args[1]))
+		return UsageError(fmt.Sprintf("unexpected argument %q", args[1]))
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,30 +18,43 @@ func run(t *testing.T, p Program, args ...string) (code int, stdout, stderr stri
 	return code, out.String(), errOut.String()
 }
 
+// withExtra has one extra command, as main adds the privileged ones.
+var withExtra = Program{Extra: []Command{
+	{Name: "internal", Summary: "An internal step", Hidden: true, RawArgs: true, Flags: func(*flag.FlagSet) Run {
+		return func(e *Env, args []string) error { return ExitStatus(len(args)) }
+	}},
+	{Name: "listed", Summary: "A listed extra", Flags: func(*flag.FlagSet) Run {
+		return func(e *Env, args []string) error { return NoArgs(args) }
+	}},
+}}
+
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"-h"}, {"help"},
 		{"apps", "--help"}, {"apps", "-h"}, {"help", "apps"},
 		{"version", "--help"}, {"help", "version"},
-		{"launch", "--help"}, {"ps", "--help"}, {"stop", "--help"}, {"daemon", "--help"},
-		{"exec-as", "--help"}, {"cleanup-instance", "-h"},
+		{"launch", "--help"}, {"ps", "--help"}, {"stop", "--help"}, {"sync", "--help"}, {"tray", "--help"},
+		{"autostart", "--help"}, {"internal", "--help"}, {"internal", "-h"}, {"help", "internal"},
 		{"help", "--help"}, {"help", "help"},
 	} {
-		code, stdout, stderr := run(t, Program{}, args...)
+		code, stdout, stderr := run(t, withExtra, args...)
 		if code != 0 || !strings.HasPrefix(stdout, "Usage: nspawn-tray") || stderr != "" {
 			t.Errorf("%q: code %d, stdout %q, stderr %q; want 0 and usage on stdout", args, code, stdout, stderr)
 		}
 	}
-	_, stdout, _ := run(t, Program{}, "--help")
-	for _, c := range commands {
-		if listed := strings.Contains(stdout, "\n  "+c.name+" "); listed == c.hidden {
-			t.Errorf("--help lists %s: %v, want %v:\n%s", c.name, listed, !c.hidden, stdout)
+	_, stdout, _ := run(t, withExtra, "--help")
+	for _, c := range withExtra.commands() {
+		if listed := strings.Contains(stdout, "\n  "+c.Name+" "); listed == c.Hidden {
+			t.Errorf("--help lists %s: %v, want %v:\n%s", c.Name, listed, !c.Hidden, stdout)
 		}
 		// Every command, internal ones included, has its own help.
-		code, out, _ := run(t, Program{}, c.name, "--help")
-		if code != 0 || !strings.HasPrefix(out, "Usage: nspawn-tray "+c.name) {
-			t.Errorf("%s --help: code %d, stdout %q", c.name, code, out)
+		code, out, _ := run(t, withExtra, c.Name, "--help")
+		if code != 0 || !strings.HasPrefix(out, "Usage: nspawn-tray "+c.Name) {
+			t.Errorf("%s --help: code %d, stdout %q", c.Name, code, out)
 		}
+	}
+	if strings.Index(stdout, "  internal") > strings.Index(stdout, "  version") {
+		t.Errorf("extra commands are not listed before version and help:\n%s", stdout)
 	}
 	_, stdout, _ = run(t, Program{}, "apps", "--help")
 	if !strings.Contains(stdout, "--dir DIR") || !strings.Contains(stdout, "--json") {

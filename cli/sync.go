@@ -2,167 +2,74 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 
 	"github.com/adrg/xdg"
 
 	"github.com/nspawn-tray/nspawn-tray/autostart"
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
-	"github.com/nspawn-tray/nspawn-tray/icons"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/menusync"
+	"github.com/nspawn-tray/nspawn-tray/paths"
 )
 
-// homesDir is where the daemon keeps the apps' persistent homes.
-const homesDir = "/var/lib/nspawn-tray/homes"
-
-func syncFlags(fs *flag.FlagSet) func(*env, []string) int {
-	dir := fs.String("dir", config.DefaultDir, "read app definitions from `DIR`")
-	return func(e *env, args []string) int {
-		if !e.noArgs("sync", args) {
-			return exitUsage
+func syncFlags(fs *flag.FlagSet) Run {
+	dir := fs.String("dir", paths.AppsDir, "read app definitions from `DIR`")
+	return func(e *Env, args []string) error {
+		if err := NoArgs(args); err != nil {
+			return err
 		}
-		res, err := syncEntries(context.Background(), *dir, xdg.DataHome, e)
+		res, err := syncMenu(context.Background(), *dir)
+		for _, w := range res.Warnings {
+			e.Warn(w)
+		}
 		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: sync: %s\n", progName, oneLine(err.Error()))
-			return exitFail
+			return fmt.Errorf("sync: %w", err)
 		}
-		fmt.Fprintf(e.stdout, "%d apps: %d entries written, %d removed; %d icons written, %d removed\n",
-			res.apps, len(res.entries.Written), len(res.entries.Removed), len(res.icons.Written), len(res.icons.Removed))
-		for _, s := range append(res.entries.Skipped, res.icons.Skipped...) {
-			fmt.Fprintf(e.stderr, "%s: sync: left %s alone: it is not nspawn-tray's\n", progName, s)
+		fmt.Fprintf(e.Stdout, "%d apps: %d entries written, %d removed; %d icons written, %d removed\n",
+			res.Apps, len(res.Entries.Written), len(res.Entries.Removed), len(res.Icons.Written), len(res.Icons.Removed))
+		for _, s := range append(res.Entries.Skipped, res.Icons.Skipped...) {
+			e.Warn("left " + s + " alone: it is not nspawn-tray's")
 		}
-		return exitOK
+		return nil
 	}
 }
 
-type syncResult struct {
-	apps    int
-	entries desktopfiles.Result
-	icons   icons.Written
-}
-
-// syncEntries makes dataHome/applications and dataHome/icons show exactly
-// the defined apps. Metadata and icons come from the daemon, which alone
-// can read the images; without it an app still gets an entry from its
-// definition.
-func syncEntries(ctx context.Context, appsDir, dataHome string, e *env) (syncResult, error) {
-	var res syncResult
-	apps, loadErr := config.LoadDir(appsDir, config.Options{})
-	for _, err := range leafErrors(loadErr) {
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: sync: skipping %s\n", progName, oneLine(err.Error()))
-		}
-	}
+// syncMenu syncs the user's menu with the definitions in appsDir, taking
+// the apps' metadata from the daemon when it can be reached.
+func syncMenu(ctx context.Context, appsDir string) (menusync.Result, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return res, err
+		return menusync.Result{}, err
 	}
-	var client *launcher.Client
+	o := menusync.Options{AppsDir: appsDir, DataHome: xdg.DataHome, Launcher: self, Homes: paths.Homes, UID: uint32(os.Getuid())}
 	if conn, err := systemBus(); err == nil {
 		defer conn.Close()
-		client = launcher.NewClient(conn)
+		o.Source = launcher.NewClient(conn)
 	}
-	entries := map[string][]byte{}
-	iconFiles := map[string][]byte{}
-	warned := false
-	for _, app := range apps {
-		var meta launcher.AppMetadata
-		if client != nil {
-			meta, err = client.Metadata(ctx, app.ID)
-			switch {
-			case errors.Is(err, launcher.ErrNoDaemon):
-				if !warned {
-					fmt.Fprintf(e.stderr, "%s: sync: %s; entries use the app definitions only\n", progName, oneLine(err.Error()))
-				}
-				warned = true
-			case err != nil:
-				fmt.Fprintf(e.stderr, "%s: sync: %s; its entry uses the definition only\n", progName, oneLine(err.Error()))
-			}
-		}
-		entry := desktopfiles.Override(meta.Entry, definitionEntry(app))
-		if entry.Name == "" {
-			entry.Name = app.Name
-		}
-		// Our icon names are ours alone, so they never shadow a host icon;
-		// the entry names them, and StartupWMClass/the desktop file id keep
-		// the app's identity for window matching.
-		entry.Icon = "nspawn-tray"
-		for _, i := range meta.Icons {
-			name := "nspawn-tray." + app.ID
-			iconFiles[filepath.Join("hicolor", i.SizeDir, "apps", name+"."+i.Ext)] = i.Data
-			entry.Icon = name
-		}
-		file := app.ID + ".desktop"
-		if meta.DesktopID != "" {
-			file = meta.DesktopID + ".desktop"
-		}
-		if _, taken := entries[file]; taken {
-			file = "nspawn-tray-" + app.ID + ".desktop"
-		}
-		home := ""
-		if app.Home {
-			home = filepath.Join(homesDir, strconv.Itoa(os.Getuid()), app.ID)
-		}
-		entries[file] = desktopfiles.Render(desktopfiles.Ours{AppID: app.ID, Entry: desktopfiles.Sanitize(entry), Launcher: self, HomeDir: home})
-	}
-	res.apps = len(apps)
-	appDir := filepath.Join(dataHome, "applications")
-	if res.entries, err = desktopfiles.Reconcile(appDir, ".desktop", entries); err != nil {
-		return res, err
-	}
-	iconDir := filepath.Join(dataHome, "icons")
-	if res.icons, err = icons.Reconcile(iconDir, filepath.Join(dataHome, "nspawn-tray", "icons.list"), iconFiles); err != nil {
-		return res, err
-	}
-	// Menus and icon lookups read these caches: refresh them only when
-	// something changed.
-	if res.entries.Changed() {
-		runIfPresent("update-desktop-database", "-q", appDir)
-	}
-	if res.icons.Changed() {
-		runIfPresent("gtk-update-icon-cache", "-q", "-t", "-f", filepath.Join(iconDir, "hicolor"))
-	}
-	return res, nil
-}
-
-func runIfPresent(name string, args ...string) {
-	if path, err := exec.LookPath(name); err == nil {
-		_ = exec.Command(path, args...).Run()
-	}
-}
-
-func definitionEntry(app config.App) desktopfiles.Entry {
-	d := app.Desktop
-	return desktopfiles.Entry{Name: d.Name, GenericName: d.GenericName, Comment: d.Comment, Categories: d.Categories,
-		Keywords: d.Keywords, MimeType: d.MimeType, StartupWMClass: d.StartupWMClass}
+	return menusync.Sync(ctx, o)
 }
 
 // autostartFlags: entries in $XDG_CONFIG_HOME/autostart, run at login by
 // the desktop (XDG Autostart spec): the tray's own, or one per app.
-func autostartFlags(fs *flag.FlagSet) func(*env, []string) int {
-	return func(e *env, args []string) int {
+func autostartFlags(fs *flag.FlagSet) Run {
+	return func(e *Env, args []string) error {
 		if len(args) < 1 || len(args) > 2 || (args[0] != "enable" && args[0] != "disable") {
-			return e.usageError("autostart", "want enable or disable, and an optional APP")
+			return UsageError("want enable or disable, and an optional APP")
 		}
 		self, err := os.Executable()
 		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: autostart: %v\n", progName, err)
-			return exitFail
+			return fmt.Errorf("autostart: %w", err)
 		}
-		dir := filepath.Join(xdg.ConfigHome, "autostart")
 		file, content := autostart.TrayFile, autostart.TrayEntry(self)
 		if len(args) == 2 {
-			app, err := config.LoadApp(config.DefaultDir, args[1], config.Options{})
+			app, err := config.LoadApp(paths.AppsDir, args[1], config.Options{})
 			if err != nil {
-				fmt.Fprintf(e.stderr, "%s: unknown app %q (see 'nspawn-tray apps')\n", progName, args[1])
-				return exitFail
+				return fmt.Errorf("unknown app %q (see 'nspawn-tray apps')", args[1])
 			}
 			file = autostart.AppFile(app.ID)
 			content = desktopfiles.Render(desktopfiles.Ours{AppID: app.ID, Launcher: self,
@@ -171,10 +78,6 @@ func autostartFlags(fs *flag.FlagSet) func(*env, []string) int {
 		if args[0] == "disable" {
 			content = nil
 		}
-		if err := autostart.Set(dir, file, content); err != nil {
-			fmt.Fprintf(e.stderr, "%s: %s\n", progName, oneLine(err.Error()))
-			return exitFail
-		}
-		return exitOK
+		return autostart.Set(filepath.Join(xdg.ConfigHome, "autostart"), file, content)
 	}
 }

@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,37 +11,33 @@ import (
 
 	"github.com/adrg/xdg"
 
-	"github.com/nspawn-tray/nspawn-tray/config"
+	"github.com/nspawn-tray/nspawn-tray/paths"
 	"github.com/nspawn-tray/nspawn-tray/tray"
 )
 
-func trayFlags(fs *flag.FlagSet) func(*env, []string) int {
-	return func(e *env, args []string) int {
-		if !e.noArgs("tray", args) {
-			return exitUsage
+func trayFlags(fs *flag.FlagSet) Run {
+	return func(e *Env, args []string) error {
+		if err := NoArgs(args); err != nil {
+			return err
 		}
 		self, err := os.Executable()
 		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
-			return exitFail
+			return err
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		err = tray.Run(ctx, tray.Options{
-			AppsDir:      config.DefaultDir,
+		return tray.Run(ctx, tray.Options{
+			AppsDir:      paths.AppsDir,
 			AutostartDir: filepath.Join(xdg.ConfigHome, "autostart"),
 			Self:         self,
 			Log:          slog.Default(),
 			Sync: func(ctx context.Context) error {
-				quiet := &env{p: e.p, stdout: io.Discard, stderr: e.stderr}
-				_, err := syncEntries(ctx, config.DefaultDir, xdg.DataHome, quiet)
+				res, err := syncMenu(ctx, paths.AppsDir)
+				for _, w := range res.Warnings {
+					slog.Warn("sync: " + w)
+				}
 				return err
 			},
 		})
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: %s\n", progName, oneLine(err.Error()))
-			return exitFail
-		}
-		return exitOK
 	}
 }

@@ -20,9 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultDir is where the admin puts app definitions.
-const DefaultDir = "/etc/nspawn-tray/apps.d"
-
 // maxFileSize caps what we read, since the privileged side parses these files.
 const maxFileSize = 1 << 20
 
@@ -121,6 +118,22 @@ func Load(path string) (App, error) {
 // all that are not (joined), so a caller can report everything at once.
 func LoadDir(dir string, opts Options) ([]App, error) {
 	return loadDir(dir, opts, "")
+}
+
+// Problems splits an error of LoadDir into its problems, one per file (or
+// per line), in order; nil for nil.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // LoadApp loads the one definition dir/ID.toml with the same checks as

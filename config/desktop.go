@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"unicode/utf8"
+
+	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
 )
 
 // Desktop is the [desktop] table of a definition: which desktop file of the
@@ -24,13 +26,12 @@ type Desktop struct {
 }
 
 var (
-	desktopFileRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.desktop$`)
-	categoryRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	mimeRe        = regexp.MustCompile(`^[a-z][a-z0-9.+-]*/[A-Za-z0-9][A-Za-z0-9.+_-]*$`)
+	categoryRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	mimeRe     = regexp.MustCompile(`^[a-z][a-z0-9.+-]*/[A-Za-z0-9][A-Za-z0-9.+_-]*$`)
 )
 
 func (d Desktop) validate() error {
-	if d.File != "" && !desktopFileRe.MatchString(d.File) {
+	if d.File != "" && desktopfiles.ValidFileID(d.File) != nil {
 		return fmt.Errorf("%w: desktop.file %q: want a desktop file id like app.desktop", ErrInvalidValue, d.File)
 	}
 	for key, v := range map[string]string{"desktop.name": d.Name, "desktop.generic_name": d.GenericName,

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nspawn-tray/nspawn-tray/machinename"
 )
 
 // Sentinel errors, so callers (the privileged side in particular) can tell
@@ -27,8 +29,7 @@ var (
 // Limits. The ID ends up in desktop file names and machine names (which
 // systemd caps at 64 characters, and we add a suffix per instance), hence 40.
 const (
-	maxIDLen      = 40
-	maxImageLen   = 64
+	maxIDLen      = machinename.MaxAppIDLen
 	maxNameLen    = 128
 	maxExecArgs   = 256
 	maxExecArgLen = 4096
@@ -59,29 +60,17 @@ func ValidID(id string) error {
 }
 
 // ValidImage reports whether image is a directory name under
-// /var/lib/machines that systemd would accept as a machine name. It is
-// stricter than a file name so it can never escape that directory.
+// /var/lib/machines that systemd would accept as a machine name
+// (machinename.Check). It can never escape that directory.
 func ValidImage(image string) error {
-	switch {
+	switch p := machinename.Problem(image); {
+	case p == "":
+		return nil
 	case image == "":
 		return fmt.Errorf("%w: empty", ErrInvalidImage)
-	case len(image) > maxImageLen:
-		return fmt.Errorf("%w %s: longer than %d characters", ErrInvalidImage, quote(image), maxImageLen)
-	case image == "." || image == "..":
-		return fmt.Errorf("%w %s: not a directory name", ErrInvalidImage, quote(image))
-	case image[0] == '.' || image[0] == '-':
-		return fmt.Errorf("%w %s: must not start with '.' or '-'", ErrInvalidImage, quote(image))
-	case strings.HasSuffix(image, ".") || strings.Contains(image, ".."):
-		// systemd treats machine names as host names: no empty labels.
-		return fmt.Errorf("%w %s: must not end with '.' or contain \"..\"", ErrInvalidImage, quote(image))
+	default:
+		return fmt.Errorf("%w %s: %s", ErrInvalidImage, quote(image), p)
 	}
-	for i := 0; i < len(image); i++ {
-		c := image[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w %s: only letters, digits, '.', '_' and '-' are allowed", ErrInvalidImage, quote(image))
-		}
-	}
-	return nil
 }
 
 // ValidName reports whether name can be shown as an app's display name.

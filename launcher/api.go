@@ -1,11 +1,15 @@
-// Package launcher is nspawn-tray's privileged door: the root D-Bus service
-// that starts an app in its container for an authorized caller, and the
-// client the desktop entries and the tray use to ask it.
+// Package launcher is the contract of nspawn-tray's privileged door and its
+// client: the D-Bus names, polkit actions, error names and the shapes that
+// cross the system bus (the session dict, Instance, the metadata), and the
+// Client the desktop entries, the CLI and the tray use. The service itself
+// is package daemon; nothing here runs as root.
 package launcher
 
 import (
+	"encoding/json"
 	"errors"
-	"regexp"
+	"fmt"
+	"time"
 )
 
 // The D-Bus names of the service.
@@ -22,8 +26,8 @@ const (
 	ActionStopAny = "io.github.nspawn-tray.stop-any"
 )
 
-// D-Bus error names the service replies with; the client turns each into a
-// one-line message.
+// D-Bus error names the service replies with; the client maps each to a
+// sentinel below.
 const (
 	ErrNameUnknownApp      = Interface + ".UnknownApp"
 	ErrNameImageMissing    = Interface + ".ImageMissing"
@@ -31,9 +35,11 @@ const (
 	ErrNameNoSuchInstance  = Interface + ".NoSuchInstance"
 	ErrNameSessionResource = Interface + ".SessionResource"
 	ErrNameFailed          = Interface + ".Failed"
-	errNameAccessDenied    = "org.freedesktop.DBus.Error.AccessDenied"
-	errNameInteractive     = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
-	errNameServiceUnknown  = "org.freedesktop.DBus.Error.ServiceUnknown"
+	// The bus's own names, for a refused authorization.
+	ErrNameAccessDenied = "org.freedesktop.DBus.Error.AccessDenied"
+	ErrNameInteractive  = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+	// The bus's answer when nothing provides (or can activate) BusName.
+	ErrNameServiceUnknown = "org.freedesktop.DBus.Error.ServiceUnknown"
 )
 
 // Sentinel errors for what callers of the client act on.
@@ -45,22 +51,67 @@ var (
 	ErrNoDaemon        = errors.New("the nspawn-tray daemon is not installed")
 	ErrInvalidArgs     = errors.New("invalid arguments")
 	ErrSessionResource = errors.New("session resource refused")
+	ErrFailed          = errors.New("failed")
 )
 
-// machineRe is the form of the machine names the service generates: the app
-// id, a dash and 8 hex digits. It is also the name of the staging dir.
-var machineRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}-[0-9a-f]{8}$`)
+// errorNames maps each service error name to its sentinel, both ways.
+var errorNames = map[string]error{
+	ErrNameUnknownApp:      ErrUnknownApp,
+	ErrNameImageMissing:    ErrImageMissing,
+	ErrNameInvalidArgs:     ErrInvalidArgs,
+	ErrNameNoSuchInstance:  ErrNoSuchInstance,
+	ErrNameSessionResource: ErrSessionResource,
+	ErrNameFailed:          ErrFailed,
+	ErrNameAccessDenied:    ErrNotAuthorized,
+	ErrNameInteractive:     ErrNotAuthorized,
+	ErrNameServiceUnknown:  ErrNoDaemon,
+}
 
-// ValidMachine reports whether name is a machine name this service could
-// have generated. Anything else is refused before it reaches a path or unit.
-func ValidMachine(name string) bool { return machineRe.MatchString(name) }
-
-// Instance is one running app, as List returns it.
+// Instance is one running app instance: the record the daemon keeps in the
+// instance's staging dir, the element of List's reply (a(ssuts)) and an
+// element of `nspawn-tray ps --json`. Its machine is registered with
+// machined under the same name.
 type Instance struct {
-	Machine string
-	App     string
-	UID     uint32
-	// Since is when it started, µs since the epoch.
-	Since uint64
-	Unit  string
+	Machine string `json:"machine"`
+	App     string `json:"app"`
+	UID     uint32 `json:"uid"`
+	Since   Time   `json:"since"`
+	Unit    string `json:"unit"`
+}
+
+// Time is a point in time as machined gives it: µs since the epoch on the
+// bus (D-Bus 't'), RFC 3339 in JSON.
+type Time uint64
+
+// Now is the current time.
+func Now() Time { return Time(time.Now().UnixMicro()) }
+
+// Time is t as a time.Time.
+func (t Time) Time() time.Time { return time.UnixMicro(int64(t)) }
+
+// MarshalJSON writes t as an RFC 3339 string in UTC.
+func (t Time) MarshalJSON() ([]byte, error) { return t.Time().UTC().MarshalJSON() }
+
+// UnmarshalJSON reads an RFC 3339 string, or a number of µs (the records of
+// an earlier version, still in /run across a daemon upgrade).
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var n uint64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*t = Time(n)
+		return nil
+	}
+	var tt time.Time
+	if err := json.Unmarshal(b, &tt); err != nil {
+		return fmt.Errorf("time: want RFC 3339 or µs since the epoch: %w", err)
+	}
+	*t = Time(tt.UnixMicro())
+	return nil
+}
+
+// Icon is one validated icon of an app, as Metadata returns it (sssay).
+type Icon struct {
+	Name    string // the icon name, a plain file name stem
+	SizeDir string // hicolor size directory: "48x48", "scalable", ...
+	Ext     string // "png", "svg" or "xpm"
+	Data    []byte
 }

@@ -25,27 +25,25 @@ func NewClient(conn *dbus.Conn) *Client { return &Client{conn: conn} }
 func (c *Client) call(ctx context.Context, method string, args ...any) (*dbus.Call, error) {
 	call, err := polkit.CallInteractive(ctx, c.conn, BusName, ObjectPath, Interface+"."+method, args...)
 	if err != nil {
-		return nil, mapClientError(err)
+		return nil, MapError(err)
 	}
 	return call, nil
 }
 
 // Launch asks the service to start app. With s.Wait it returns when the app
-// has exited, with its exit status.
-func (c *Client) Launch(ctx context.Context, app string, s Session) (string, int32, error) {
+// has exited, with its exit status; otherwise status is -1.
+func (c *Client) Launch(ctx context.Context, app string, s Session) (machine string, status int32, err error) {
 	call, err := c.call(ctx, "Launch", app, s.Dict())
 	if err != nil {
 		return "", -1, wrap("launch "+app, err)
 	}
-	var machine string
-	var status int32
 	if err := call.Store(&machine, &status); err != nil {
 		return "", -1, fmt.Errorf("launch %s: reply: %w", app, err)
 	}
 	return machine, status, nil
 }
 
-// List returns the running instances.
+// List returns the running instances of every user.
 func (c *Client) List(ctx context.Context) ([]Instance, error) {
 	call, err := c.call(ctx, "List")
 	if err != nil {
@@ -66,55 +64,50 @@ func (c *Client) Stop(ctx context.Context, machine string) error {
 	return nil
 }
 
-// wrap adds the operation to transport errors; the service's own answers
-// already say what failed, in words meant for the user.
+// wrap adds the operation to transport errors and to Failed, whose message
+// may be an internal one; the service's other answers already say what
+// failed, in words meant for the user.
 func wrap(op string, err error) error {
-	var ce *clientError
-	if errors.As(err, &ce) || errors.Is(err, ErrNoDaemon) {
+	var se *ServiceError
+	if errors.As(err, &se) && se.Name != ErrNameFailed {
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func mapClientError(err error) error {
+// ServiceError is an error the service (or the bus, on its behalf)
+// answered: its message is meant for the user, and it matches one of the
+// sentinels with errors.Is.
+type ServiceError struct {
+	Name string // the D-Bus error name
+	Msg  string
+	kind error
+}
+
+func (e *ServiceError) Error() string { return e.Msg }
+func (e *ServiceError) Unwrap() error { return e.kind }
+
+// MapError turns a D-Bus error of a known name into a *ServiceError that
+// matches its sentinel; other errors are returned as they are.
+func MapError(err error) error {
 	var e dbus.Error
 	if !errors.As(err, &e) {
 		return err
 	}
-	msg := e.Error()
-	var sentinel error
-	switch e.Name {
-	case ErrNameUnknownApp:
-		sentinel = ErrUnknownApp
-	case ErrNameImageMissing:
-		sentinel = ErrImageMissing
-	case ErrNameNoSuchInstance:
-		sentinel = ErrNoSuchInstance
-	case ErrNameInvalidArgs:
-		sentinel = ErrInvalidArgs
-	case ErrNameSessionResource:
-		sentinel = ErrSessionResource
-	case errNameAccessDenied, errNameInteractive:
-		sentinel = ErrNotAuthorized
-	case errNameServiceUnknown:
-		return ErrNoDaemon
-	default:
+	kind, ok := errorNames[e.Name]
+	if !ok {
 		return err
 	}
-	return &clientError{sentinel: sentinel, msg: msg}
+	msg := e.Error()
+	if kind == ErrNoDaemon {
+		msg = ErrNoDaemon.Error()
+	}
+	return &ServiceError{Name: e.Name, Msg: msg, kind: kind}
 }
-
-// clientError carries the service's own message, and the sentinel for errors.Is.
-type clientError struct {
-	sentinel error
-	msg      string
-}
-
-func (e *clientError) Error() string { return e.msg }
-func (e *clientError) Unwrap() error { return e.sentinel }
 
 // SessionFromEnv gathers the caller's session: the X display and its cookie,
-// the Wayland socket. env is os.Getenv-like.
+// the Wayland socket. getenv is os.Getenv-like; hostname picks this host's
+// cookie from the Xauthority file.
 func SessionFromEnv(getenv func(string) string, hostname string) (Session, error) {
 	var s Session
 	if d := getenv("DISPLAY"); d != "" {

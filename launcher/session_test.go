@@ -91,29 +91,3 @@ func FuzzParseSession(f *testing.F) {
 		}
 	})
 }
-
-func TestValidMachine(t *testing.T) {
-	for name, want := range map[string]bool{
-		"xeyes-0a1b2c3d": true, "a-00000000": true, "xeyes": false, "../x-00000000": false, "x-0A1B2C3D": false,
-		"x-00000000/..": false, "-x-00000000": false, "x-000000000": false, "": false,
-	} {
-		if got := ValidMachine(name); got != want {
-			t.Errorf("ValidMachine(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
-// A machine name the service accepts can be used as a path component, a
-// unit name part and a machined name: no separators, no dots, no options.
-func FuzzValidMachine(f *testing.F) {
-	f.Add("xeyes-0a1b2c3d")
-	f.Add("../x-00000000")
-	f.Fuzz(func(t *testing.T, name string) {
-		if !ValidMachine(name) {
-			return
-		}
-		if strings.ContainsAny(name, "/.\x00 :\\") || strings.HasPrefix(name, "-") || len(name) > 64 {
-			t.Errorf("accepted %q", name)
-		}
-	})
-}

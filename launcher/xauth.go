@@ -8,10 +8,11 @@ import (
 	"io"
 )
 
+// Xauthority entry families and the one cookie kind nspawn-tray passes on.
 const (
-	xauthFamilyLocal = 256
-	xauthFamilyWild  = 65535
-	xauthCookieName  = "MIT-MAGIC-COOKIE-1"
+	XauthFamilyLocal = 256
+	XauthFamilyWild  = 65535
+	XauthCookieName  = "MIT-MAGIC-COOKIE-1"
 	maxXauthority    = 1 << 20
 )
 
@@ -38,10 +39,10 @@ func FindCookie(xauthority []byte, num, hostname string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("xauthority: %w", err)
 		}
-		if e.number != num || e.name != xauthCookieName || len(e.data) != cookieLength {
+		if e.number != num || e.name != XauthCookieName || len(e.data) != cookieLength {
 			continue
 		}
-		if e.family == xauthFamilyWild || (e.family == xauthFamilyLocal && e.address == hostname) {
+		if e.family == XauthFamilyWild || (e.family == XauthFamilyLocal && e.address == hostname) {
 			return e.data, nil
 		}
 		if fallback == nil {
@@ -72,21 +73,4 @@ func readXauthEntry(r io.Reader) (xauthEntry, error) {
 	}
 	e.address, e.number, e.name, e.data = string(fields[0]), string(fields[1]), string(fields[2]), fields[3]
 	return e, nil
-}
-
-// WildCookieFile is an Xauthority file with one FamilyWild entry: the
-// container's hostname differs from the host's, so a host-bound entry would
-// not match there.
-func WildCookieFile(num string, cookie []byte) []byte {
-	var b bytes.Buffer
-	put := func(s []byte) {
-		_ = binary.Write(&b, binary.BigEndian, uint16(len(s)))
-		b.Write(s)
-	}
-	_ = binary.Write(&b, binary.BigEndian, uint16(xauthFamilyWild))
-	put(nil)
-	put([]byte(num))
-	put([]byte(xauthCookieName))
-	put(cookie)
-	return b.Bytes()
 }

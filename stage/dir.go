@@ -1,14 +1,14 @@
 package stage
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/atomicfile"
+	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
 // Dir is the staging directory of one instance, held open by fd so that every
@@ -18,24 +18,24 @@ type Dir struct {
 	fd   int // O_RDONLY|O_DIRECTORY: usable for *at calls and fsync
 }
 
-// Create makes root/instance as a root:root 0755 directory and returns it.
+// Create makes root/machine as a root:root 0755 directory and returns it.
 //
 // root and its missing parents are created root-owned 0755. Every existing
 // component of root must be a real directory (no symlink) owned by uid 0 and
 // not group/world-writable; an intermediate component may be world-writable
 // if it has the sticky bit (like /tmp), since others then cannot rename or
-// remove the root-owned entry below it. Create refuses if root/instance
+// remove the root-owned entry below it. Create refuses if root/machine
 // exists (fs.ErrExist): a leftover is removed with Remove, never reused.
-func Create(root, instance string) (*Dir, error) {
-	d, err := create(root, instance)
+func Create(root, machine string) (*Dir, error) {
+	d, err := create(root, machine)
 	if err != nil {
-		return nil, fmt.Errorf("stage: create %s/%s: %w", root, instance, err)
+		return nil, fmt.Errorf("stage: create %s/%s: %w", root, machine, err)
 	}
 	return d, nil
 }
 
-func create(root, instance string) (*Dir, error) {
-	if err := ValidInstance(instance); err != nil {
+func create(root, machine string) (*Dir, error) {
+	if err := validMachine(machine); err != nil {
 		return nil, err
 	}
 	rootfd, err := ensureRoot(root)
@@ -44,10 +44,10 @@ func create(root, instance string) (*Dir, error) {
 	}
 	defer unix.Close(rootfd)
 	// 0700 until chown and chmod are done, so nobody sees it half-made.
-	if err := unix.Mkdirat(rootfd, instance, 0o700); err != nil {
+	if err := unix.Mkdirat(rootfd, machine, 0o700); err != nil {
 		return nil, fmt.Errorf("mkdir: %w", err)
 	}
-	fd, err := openat2(rootfd, instance, unix.O_RDONLY|unix.O_DIRECTORY, strictChild)
+	fd, err := openat2.Open(rootfd, machine, unix.O_RDONLY|unix.O_DIRECTORY, openat2.StrictChild)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func create(root, instance string) (*Dir, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &Dir{path: root + "/" + instance, fd: fd}, nil
+	return &Dir{path: root + "/" + machine, fd: fd}, nil
 }
 
 // ensureRoot walks root from "/" by fd, creating what is missing and
@@ -64,7 +64,7 @@ func ensureRoot(root string) (int, error) {
 	if err := validRoot(root); err != nil {
 		return -1, err
 	}
-	fd, err := openat2(unix.AT_FDCWD, "/", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	fd, err := openat2.Open(unix.AT_FDCWD, "/", unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return -1, err
 	}
@@ -84,7 +84,7 @@ func ensureRoot(root string) (int, error) {
 			unix.Close(fd)
 			return -1, fmt.Errorf("mkdir %s: %w", c, err)
 		}
-		nfd, err := openat2(fd, c, unix.O_RDONLY|unix.O_DIRECTORY, noLinks|unix.RESOLVE_BENEATH)
+		nfd, err := openat2.Open(fd, c, unix.O_RDONLY|unix.O_DIRECTORY, openat2.NoLinks|unix.RESOLVE_BENEATH)
 		unix.Close(fd)
 		if err != nil {
 			return -1, fmt.Errorf("open %s: %w", c, err)
@@ -193,7 +193,7 @@ func (d *Dir) bindFD(f *os.File, name string) (string, error) {
 		}
 		unix.Close(fd)
 	}
-	tfd, err := openat2(d.fd, name, unix.O_PATH, strictChild)
+	tfd, err := openat2.Open(d.fd, name, unix.O_PATH, openat2.StrictChild)
 	if err != nil {
 		unix.Unlinkat(d.fd, name, unlinkFlags)
 		return "", err
@@ -212,65 +212,23 @@ func (d *Dir) bindFD(f *os.File, name string) (string, error) {
 	return d.path + "/" + name, nil
 }
 
-// WriteFile writes d/name atomically (temp file in d, fsync, rename) as a
-// root-owned file with mode, and returns its full path.
+// WriteFile writes d/name atomically (temp file in d, fsync, rename) with
+// mode, and returns its full path. The daemon runs as root, so the file is
+// root's.
 func (d *Dir) WriteFile(name string, data []byte, mode os.FileMode) (string, error) {
-	if err := d.writeFile(name, data, mode); err != nil {
+	err := validComponent(name)
+	if err == nil && mode&os.ModeType != 0 {
+		err = fmt.Errorf("mode %v is not a regular file mode", mode)
+	}
+	if err == nil {
+		// On the usual tmpfs the directory sync is a no-op; elsewhere it
+		// makes the rename durable.
+		err = atomicfile.WriteAt(d.fd, name, data, atomicfile.Options{Mode: mode, SyncDir: true})
+	}
+	if err != nil {
 		return "", fmt.Errorf("stage: write %s/%s: %w", d.path, name, err)
 	}
 	return d.path + "/" + name, nil
-}
-
-func (d *Dir) writeFile(name string, data []byte, mode os.FileMode) error {
-	if err := validComponent(name); err != nil {
-		return err
-	}
-	if mode&os.ModeType != 0 {
-		return fmt.Errorf("mode %v is not a regular file mode", mode)
-	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := ".tmp-" + hex.EncodeToString(rnd[:])
-	fd, err := unix.Openat(d.fd, tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create temp: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	err = writeAll(f, data, mode)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close: %w", cerr)
-	}
-	if err == nil {
-		err = unix.Renameat(d.fd, tmp, d.fd, name)
-		if err != nil {
-			err = fmt.Errorf("rename: %w", err)
-		}
-	}
-	if err != nil {
-		unix.Unlinkat(d.fd, tmp, 0)
-		return err
-	}
-	// On the usual tmpfs this is a no-op; elsewhere it makes the rename durable.
-	if err := unix.Fsync(d.fd); err != nil && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("fsync dir: %w", err)
-	}
-	return nil
-}
-
-func writeAll(f *os.File, data []byte, mode os.FileMode) error {
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if err := f.Chown(0, 0); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync: %w", err)
-	}
-	return nil
 }
 
 // Mkdir creates d/name owned by uid:gid with mode and returns its full path.
@@ -298,7 +256,7 @@ func (d *Dir) mkdir(name string, uid, gid int, mode os.FileMode) error {
 	if err := unix.Mkdirat(d.fd, name, 0o700); err != nil {
 		return fmt.Errorf("mkdir: %w", err)
 	}
-	fd, err := openat2(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY, strictChild)
+	fd, err := openat2.Open(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY, openat2.StrictChild)
 	if err != nil {
 		return err
 	}

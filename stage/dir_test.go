@@ -10,19 +10,21 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
 func newDir(t *testing.T) (root string, d *Dir) {
 	t.Helper()
 	needRoot(t)
 	root = filepath.Join(t.TempDir(), "run/nspawn-tray/instances")
-	d, err := Create(root, "app-1")
+	d, err := Create(root, "app-0000000a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		d.Close()
-		if err := Remove(root, "app-1"); err != nil {
+		if err := Remove(root, "app-0000000a"); err != nil {
 			t.Error(err)
 		}
 	})
@@ -31,7 +33,7 @@ func newDir(t *testing.T) (root string, d *Dir) {
 
 func TestCreate(t *testing.T) {
 	root, d := newDir(t)
-	if d.Path() != root+"/app-1" {
+	if d.Path() != root+"/app-0000000a" {
 		t.Fatalf("Path() = %q", d.Path())
 	}
 	for _, p := range []string{root, filepath.Dir(root), d.Path()} {
@@ -44,10 +46,10 @@ func TestCreate(t *testing.T) {
 			t.Errorf("%s: mode %v owner %d:%d, want dir 0755 root:root", p, fi.Mode(), st.Uid, st.Gid)
 		}
 	}
-	if _, err := Create(root, "app-1"); !errors.Is(err, fs.ErrExist) {
+	if _, err := Create(root, "app-0000000a"); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("existing instance: %v", err)
 	}
-	for _, bad := range []string{"", "-a", "A", "a_b", "a/b", "..", string(make([]byte, 65))} {
+	for _, bad := range []string{"", "-a", "A", "a_b", "a/b", "..", "app-1", "app-0000000A", string(make([]byte, 65))} {
 		if _, err := Create(root, bad); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("instance %q: %v", bad, err)
 		}
@@ -71,15 +73,15 @@ func TestCreateRefusesUnsafeRoot(t *testing.T) {
 		root string
 		want error
 	}{
-		{filepath.Join(base, "link"), ErrSymlink},
-		{filepath.Join(base, "link/sub"), ErrSymlink},
+		{filepath.Join(base, "link"), openat2.ErrSymlink},
+		{filepath.Join(base, "link/sub"), openat2.ErrSymlink},
 		{filepath.Join(base, "user/sub"), ErrUnsafe},
 		{filepath.Join(base, "gw"), ErrUnsafe},
 		{filepath.Join(base, "sticky"), ErrUnsafe},
 		{"relative/root", ErrInvalidName},
 		{base + "/real/../real", ErrInvalidName},
 	} {
-		if d, err := Create(c.root, "x"); !errors.Is(err, c.want) {
+		if d, err := Create(c.root, "x-0000000b"); !errors.Is(err, c.want) {
 			if d != nil {
 				d.Close()
 			}
@@ -90,7 +92,7 @@ func TestCreateRefusesUnsafeRoot(t *testing.T) {
 		t.Error("created a directory through the symlink")
 	}
 	// A sticky world-writable dir (like /tmp) is fine as a parent.
-	d, err := Create(filepath.Join(base, "sticky/instances"), "x")
+	d, err := Create(filepath.Join(base, "sticky/instances"), "x-0000000b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestBindFDSocket(t *testing.T) {
 		t.Errorf("second bind on the same name: %v", err)
 	}
 
-	if err := Remove(root, "app-1"); err != nil {
+	if err := Remove(root, "app-0000000a"); err != nil {
 		t.Fatal(err)
 	}
 	if isMounted(t, p) {
@@ -145,7 +147,7 @@ func TestBindFDSocket(t *testing.T) {
 	if _, err := os.Lstat(d.Path()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("instance dir still there: %v", err)
 	}
-	if err := Remove(root, "app-1"); err != nil {
+	if err := Remove(root, "app-0000000a"); err != nil {
 		t.Errorf("second Remove: %v", err)
 	}
 }
@@ -174,7 +176,7 @@ func TestBindFDDirAndRemoveKeepsSource(t *testing.T) {
 	if err := unix.Mount("tmpfs", filepath.Join(p, "sub"), "tmpfs", 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := Remove(root, "app-1"); err != nil {
+	if err := Remove(root, "app-0000000a"); err != nil {
 		t.Fatal(err)
 	}
 	if mps, _ := mountsBelow(d.Path()); len(mps) != 0 {
@@ -216,7 +218,7 @@ func TestRemoveThroughUserSymlinks(t *testing.T) {
 	symlink(t, victim, filepath.Join(p, "link"))
 	os.MkdirAll(filepath.Join(p, "a/b/c"), 0o755)
 	symlink(t, victim+"/keep", filepath.Join(p, "a/b/c/l"))
-	if err := Remove(root, "app-1"); err != nil {
+	if err := Remove(root, "app-0000000a"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(victim, "keep")); err != nil {

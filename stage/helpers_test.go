@@ -61,3 +61,10 @@ func isMounted(t *testing.T, p string) bool {
 	}
 	return false
 }
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -12,9 +12,11 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
-// Remove unmounts every mount at or below root/instance and removes the tree.
+// Remove unmounts every mount at or below root/machine and removes the tree.
 // A missing directory is not an error.
 //
 // Unmounting goes by fd (each mount point opened without following symlinks,
@@ -23,21 +25,21 @@ import (
 // elsewhere. The removal never crosses into a mount (RESOLVE_NO_XDEV): if
 // anything is still mounted, Remove fails rather than delete the contents of
 // what is mounted there, such as a user's directory.
-func Remove(root, instance string) error {
-	if err := remove(root, instance); err != nil {
-		return fmt.Errorf("stage: remove %s/%s: %w", root, instance, err)
+func Remove(root, machine string) error {
+	if err := remove(root, machine); err != nil {
+		return fmt.Errorf("stage: remove %s/%s: %w", root, machine, err)
 	}
 	return nil
 }
 
-func remove(root, instance string) error {
-	if err := ValidInstance(instance); err != nil {
+func remove(root, machine string) error {
+	if err := validMachine(machine); err != nil {
 		return err
 	}
 	if err := validRoot(root); err != nil {
 		return err
 	}
-	rootfd, err := openat2(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY, noLinks)
+	rootfd, err := openat2.Open(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY, openat2.NoLinks)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
@@ -45,11 +47,11 @@ func remove(root, instance string) error {
 		return err
 	}
 	defer unix.Close(rootfd)
-	prefix := strings.TrimSuffix(root, "/") + "/" + instance
+	prefix := strings.TrimSuffix(root, "/") + "/" + machine
 	if err := unmountBelow(rootfd, root, prefix); err != nil {
 		return err
 	}
-	if err := removeAt(rootfd, instance); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := removeAt(rootfd, machine); err != nil && !errors.Is(err, unix.ENOENT) {
 		return err
 	}
 	return nil
@@ -82,7 +84,7 @@ func unmountBelow(rootfd int, root, prefix string) error {
 func unmountAt(rootfd int, rel string) error {
 	// RESOLVE_BENEATH without NO_XDEV: reaching a deeper mount means
 	// crossing the shallower ones.
-	fd, err := openat2(rootfd, rel, unix.O_PATH, noLinks|unix.RESOLVE_BENEATH)
+	fd, err := openat2.Open(rootfd, rel, unix.O_PATH, openat2.NoLinks|unix.RESOLVE_BENEATH)
 	if errors.Is(err, unix.ENOENT) {
 		return nil // a lazily detached parent took it along
 	}
@@ -150,7 +152,7 @@ func removeAt(dirfd int, name string) error {
 	if err != unix.EISDIR && err != unix.EPERM {
 		return fmt.Errorf("unlink %s: %w", name, err)
 	}
-	fd, err := openat2(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, strictChild)
+	fd, err := openat2.Open(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, openat2.StrictChild)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
 // OpenSocket opens dir/name as O_PATH without following any symlink in dir
@@ -38,14 +40,14 @@ func openSocket(dir, name string, allowed []uint32) (*os.File, error) {
 	if err := validComponent(name); err != nil {
 		return nil, err
 	}
-	dfd, err := openat2(unix.AT_FDCWD, dir, unix.O_PATH|unix.O_DIRECTORY, noLinks)
+	dfd, err := openat2.Open(unix.AT_FDCWD, dir, unix.O_PATH|unix.O_DIRECTORY, openat2.NoLinks)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(dfd)
 	// No O_NOFOLLOW: a symlink as the last component must fail with ELOOP
 	// (ErrSymlink), not be opened as the link itself.
-	fd, err := openat2(dfd, name, unix.O_PATH, strictChild)
+	fd, err := openat2.Open(dfd, name, unix.O_PATH, openat2.StrictChild)
 	if err != nil {
 		return nil, err
 	}

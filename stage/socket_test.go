@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
 func TestOpenSocket(t *testing.T) {
@@ -56,11 +58,11 @@ func TestOpenSocketRefuses(t *testing.T) {
 		uids            []uint32
 		want            error
 	}{
-		{"symlink to socket", dir, "link-sock", []uint32{1000}, ErrSymlink},
-		{"relative symlink to socket", dir, "link-rel", []uint32{1000}, ErrSymlink},
-		{"symlink to /etc/passwd", dir, "link-passwd", []uint32{0, 1000}, ErrSymlink},
-		{"dir is a symlink", dirlink, "sock", []uint32{1000}, ErrSymlink},
-		{"dir has a symlinked parent", filepath.Join(parentLink, filepath.Base(dir)), "sock", []uint32{1000}, ErrSymlink},
+		{"symlink to socket", dir, "link-sock", []uint32{1000}, openat2.ErrSymlink},
+		{"relative symlink to socket", dir, "link-rel", []uint32{1000}, openat2.ErrSymlink},
+		{"symlink to /etc/passwd", dir, "link-passwd", []uint32{0, 1000}, openat2.ErrSymlink},
+		{"dir is a symlink", dirlink, "sock", []uint32{1000}, openat2.ErrSymlink},
+		{"dir has a symlinked parent", filepath.Join(parentLink, filepath.Base(dir)), "sock", []uint32{1000}, openat2.ErrSymlink},
 		{"regular file", dir, "file", []uint32{1000}, ErrNotSocket},
 		{"other owner", dir, "sock", []uint32{1001}, ErrWrongOwner},
 		{"no allowed owner", dir, "sock", nil, ErrWrongOwner},
@@ -111,11 +113,11 @@ func TestOpenSocketOtherMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Unmount(filepath.Join(mnt, "target"), unix.MNT_DETACH)
-	if f, err := OpenSocket(mnt, "target", 1000); !errors.Is(err, ErrSymlink) {
+	if f, err := OpenSocket(mnt, "target", 1000); !errors.Is(err, openat2.ErrSymlink) {
 		if f != nil {
 			f.Close()
 		}
-		t.Fatalf("bind-mounted socket: got %v, want ErrSymlink (EXDEV)", err)
+		t.Fatalf("bind-mounted socket: got %v, want openat2.ErrSymlink (EXDEV)", err)
 	}
 }
 
@@ -148,7 +150,7 @@ func TestOpenSocketRace(t *testing.T) {
 	for !done.Load() {
 		f, err := OpenSocket(dir, "sock", 0, 1000)
 		if err != nil {
-			if !errors.Is(err, ErrSymlink) {
+			if !errors.Is(err, openat2.ErrSymlink) {
 				t.Errorf("unexpected error: %v", err)
 			}
 			refused++

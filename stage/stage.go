@@ -10,27 +10,18 @@ package stage
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
-	"regexp"
 	"strings"
-)
 
-// Root is where instance staging dirs live on the host.
-const Root = "/run/nspawn-tray/instances"
+	"github.com/nspawn-tray/nspawn-tray/machinename"
+	"github.com/nspawn-tray/nspawn-tray/openat2"
+)
 
 // Sentinel errors; callers act on these with errors.Is.
 var (
-	// ErrSymlink means a symlink (or a mount crossing) was met where none
-	// is allowed: the path is not what it claims to be.
-	ErrSymlink = errors.New("symlink or mount crossing in path")
 	// ErrNotSocket means the opened object is not a unix socket.
 	ErrNotSocket = errors.New("not a socket")
 	// ErrWrongOwner means the object is not owned by an allowed UID.
 	ErrWrongOwner = errors.New("wrong owner")
-	// ErrTooLarge means an image file exceeds the caller's size cap.
-	ErrTooLarge = errors.New("file too large")
-	// ErrNotRegular means an image file is not a regular file.
-	ErrNotRegular = errors.New("not a regular file")
 	// ErrUnsafe means an existing directory could be changed by someone
 	// other than root (wrong owner or group/world-writable).
 	ErrUnsafe = errors.New("not root-owned or writable by others")
@@ -38,13 +29,11 @@ var (
 	ErrInvalidName = errors.New("invalid name")
 )
 
-var instanceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
-
-// ValidInstance reports whether instance is an acceptable instance name
-// (it doubles as a machined machine name, hence the strict alphabet).
-func ValidInstance(instance string) error {
-	if !instanceRE.MatchString(instance) {
-		return fmt.Errorf("%w: instance %q", ErrInvalidName, instance)
+// validMachine accepts only names of nspawn-tray instances
+// (machinename.CheckInstance): they become directory names here.
+func validMachine(machine string) error {
+	if err := machinename.CheckInstance(machine); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return nil
 }
@@ -58,11 +47,10 @@ func validComponent(name string) error {
 	return nil
 }
 
-// validRoot accepts only absolute, clean paths: relative paths would depend
-// on the daemon's working directory, and unclean ones hide "..".
+// validRoot accepts only absolute, clean paths (openat2.CheckRoot).
 func validRoot(p string) error {
-	if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsRune(p, 0) {
-		return fmt.Errorf("%w: %q is not an absolute clean path", ErrInvalidName, p)
+	if err := openat2.CheckRoot(p); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return nil
 }

@@ -157,11 +157,18 @@ func (m *Manager) StartTransientUnit(ctx context.Context, name string, props []P
 
 // Exit is how a service's main process ended.
 type Exit struct {
-	// Code is the CLD_* code: 1 exited, 2 killed, 3 dumped.
+	// Code is the CLD_* code: CodeExited, CodeKilled or CodeDumped.
 	Code int32
 	// Status is the exit status, or the signal number.
 	Status int32
 }
+
+// The CLD_* codes of Exit.Code.
+const (
+	CodeExited = 1
+	CodeKilled = 2
+	CodeDumped = 3
+)
 
 // Unref drops the reference AddRef=true took, so the unit can be collected
 // (a failed one too: otherwise it stays loaded, and the system degraded,

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nspawn-tray/nspawn-tray/paths"
 )
 
 // App is a defined app as the menu shows it.
@@ -84,7 +86,7 @@ func Build(apps []App, machines []Machine, st State, now time.Time) []Item {
 		m = append(m, label("Launching asks for an administrator's password"))
 	}
 	if len(apps) == 0 {
-		m = append(m, label("No apps defined (/etc/nspawn-tray/apps.d)"))
+		m = append(m, label("No apps defined ("+paths.AppsDir+")"))
 	}
 	apps = append([]App(nil), apps...)
 	sort.SliceStable(apps, func(i, j int) bool {

@@ -29,7 +29,7 @@ const watcherName = "org.kde.StatusNotifierWatcher"
 
 // Options wire the tray to the system.
 type Options struct {
-	AppsDir      string // config.DefaultDir
+	AppsDir      string // paths.AppsDir
 	AutostartDir string // $XDG_CONFIG_HOME/autostart
 	Self         string // this binary, for the autostart entry
 	// Sync refreshes the desktop entries (nspawn-tray sync).

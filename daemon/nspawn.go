@@ -1,4 +1,4 @@
-package launcher
+package daemon
 
 import (
 	"fmt"
@@ -8,27 +8,16 @@ import (
 	"github.com/nspawn-tray/nspawn-tray/config"
 )
 
-// Paths inside the container. Everything the service binds lands on a
-// tmpfs nspawn mounts itself (/run, /tmp) or on the volatile overlay, never
-// in a directory the user can write.
-const (
-	inExec       = "/run/nspawn-tray/exec"
-	inXauthority = "/run/nspawn-tray/xauthority"
-	inPulse      = "/run/nspawn-tray/pulse/native"
-	inPulseConf  = "/run/nspawn-tray/pulse/client.conf"
-	inWaylandDir = "/run/nspawn-tray/wayland"
-)
-
-// Bind is one --bind or --bind-ro. Src is always a path the service made
+// bind is one --bind or --bind-ro. Src is always a path the service made
 // (the staging dir, the per-app home) or a root-owned host file.
-type Bind struct {
+type bind struct {
 	Src, Dst string
 	RW       bool
 }
 
-// Spec is everything that shapes one nspawn start. It is a pure value so the
+// spec is everything that shapes one nspawn start. It is a pure value so the
 // command line it gives can be tested byte for byte.
-type Spec struct {
+type spec struct {
 	App      config.App
 	Machine  string
 	ImageDir string
@@ -37,13 +26,13 @@ type Spec struct {
 	UID   uint32
 	GID   uint32
 	Home  string // inside the container
-	Binds []Bind
+	Binds []bind
 	Env   map[string]string
 	Args  []string
 }
 
-// NspawnArgv is the systemd-nspawn command line for s, argv[0] included.
-func NspawnArgv(nspawn string, s Spec) []string {
+// nspawnArgv is the systemd-nspawn command line for s, argv[0] included.
+func nspawnArgv(nspawn string, s spec) []string {
 	argv := []string{nspawn,
 		"--quiet",
 		"--keep-unit", // the machine is our transient service, not a new scope

@@ -1,13 +1,18 @@
-package launcher
+package daemon
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/paths"
+	"github.com/nspawn-tray/nspawn-tray/stage"
 )
 
 // appHome makes (or reuses) the persistent home of app for uid:
@@ -46,7 +51,7 @@ func appHome(homesDir string, uid, gid uint32, app string) (string, error) {
 	if st.Uid != uid {
 		return "", fmt.Errorf("home: %s/%d/%s is owned by uid %d, not %d", homesDir, uid, app, st.Uid, uid)
 	}
-	return filepath.Join(homesDir, strconv.FormatUint(uint64(uid), 10), app), nil
+	return paths.Home(homesDir, uid, app), nil
 }
 
 // mkdirOpen creates name in dir if missing (then chowns it) and opens it
@@ -84,4 +89,27 @@ func checkRootDir(fd int, path string) error {
 		return fmt.Errorf("home: %s must be root-owned and not group/world-writable", path)
 	}
 	return nil
+}
+
+// hostUser is the caller's account on the host: its name when the host
+// knows a valid one (else "uUID"), its primary group, and its home inside
+// the container.
+func hostUser(uid uint32) (stage.User, error) {
+	u := stage.User{UID: uid, GID: uid, Name: "u" + strconv.FormatUint(uint64(uid), 10), Shell: "/bin/sh"}
+	if pw, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		if stage.ValidUserName(pw.Username) == nil {
+			u.Name = pw.Username
+		}
+		if gid, err := strconv.ParseUint(pw.Gid, 10, 32); err == nil {
+			u.GID = uint32(gid)
+		}
+	}
+	if u.GID == 0 {
+		return stage.User{}, fail(launcher.ErrNameInvalidArgs, "uid %d has root's group as its primary group", uid)
+	}
+	u.Home = "/home/" + u.Name
+	if err := u.Validate(); err != nil {
+		return stage.User{}, fail(launcher.ErrNameInvalidArgs, "uid %d: %v", uid, err)
+	}
+	return u, nil
 }

@@ -1,4 +1,4 @@
-package launcher
+package daemon
 
 import (
 	"flag"
@@ -33,10 +33,10 @@ func golden(t *testing.T, name, got string) {
 func TestNspawnArgvGolden(t *testing.T) {
 	base := config.App{ID: "spotify", Name: "Spotify", Image: "spotify", Exec: []string{"/usr/bin/spotify", "--no-zygote"},
 		X11: config.X11Host, Audio: true, Network: config.NetworkHost, Home: true}
-	full := Spec{
+	full := spec{
 		App: base, Machine: "spotify-0a1b2c3d", ImageDir: "/var/lib/machines/spotify", Self: "/usr/bin/nspawn-tray",
 		UID: 1000, GID: 1000, Home: "/home/alice",
-		Binds: []Bind{
+		Binds: []bind{
 			{Src: "/run/nspawn-tray/instances/spotify-0a1b2c3d/passwd", Dst: "/etc/passwd"},
 			{Src: "/run/nspawn-tray/instances/spotify-0a1b2c3d/X0", Dst: "/tmp/.X11-unix/X0", RW: true},
 			{Src: "/var/lib/nspawn-tray/homes/1000/spotify", Dst: "/home/alice", RW: true},
@@ -47,10 +47,10 @@ func TestNspawnArgvGolden(t *testing.T) {
 	private := full
 	private.App.Network = config.NetworkNone
 	private.Args = nil
-	for name, spec := range map[string]Spec{"argv-full.txt": full, "argv-private-network.txt": private} {
+	for name, spec := range map[string]spec{"argv-full.txt": full, "argv-private-network.txt": private} {
 		t.Run(name, func(t *testing.T) {
 			var b strings.Builder
-			for _, arg := range NspawnArgv("/usr/bin/systemd-nspawn", spec) {
+			for _, arg := range nspawnArgv("/usr/bin/systemd-nspawn", spec) {
 				b.WriteString(strconv.Quote(arg) + "\n")
 			}
 			golden(t, name, b.String())
@@ -61,10 +61,10 @@ func TestNspawnArgvGolden(t *testing.T) {
 // Whatever the user passes as app arguments must land after nspawn's "--"
 // and after exec-as's "--": never parsed as an option by either.
 func TestNspawnArgvUserArgsStayPayload(t *testing.T) {
-	spec := Spec{App: config.App{Exec: []string{"/bin/true"}, Network: config.NetworkHost}, Machine: "x-00000000",
+	spec := spec{App: config.App{Exec: []string{"/bin/true"}, Network: config.NetworkHost}, Machine: "x-00000000",
 		ImageDir: "/var/lib/machines/x", Self: "/usr/bin/nspawn-tray", UID: 1000, GID: 1000, Home: "/home/a",
 		Args: []string{"--bind=/:/host", "--private-users=no", "-D/"}}
-	argv := NspawnArgv("/usr/bin/systemd-nspawn", spec)
+	argv := nspawnArgv("/usr/bin/systemd-nspawn", spec)
 	first := -1
 	for i, a := range argv {
 		if a == "--" {

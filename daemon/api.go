@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+)
+
+// api holds exactly the methods exported on the bus; the bus policy lets
+// callers reach nothing else.
+type api struct{ s *Service }
+
+// Launch starts app for the caller. With session "wait" it replies when the
+// app has exited; status is its exit status (-1 without wait).
+func (a api) Launch(msg dbus.Message, app string, session map[string]dbus.Variant) (string, int32, *dbus.Error) {
+	defer a.s.begin()()
+	// The bus handed us our own copies of the caller's descriptors: keep
+	// them only until systemd has its own, or the caller's reader never sees
+	// EOF while this process lives. On every path, the first one included.
+	defer closeFDs(session)
+	machine, status, err := a.s.launch(context.Background(), msg, app, session)
+	return machine, status, toDBusError(err)
+}
+
+// List returns the running instances of every user. Like machined's
+// ListMachines it needs no authorization: it tells nothing secret.
+func (a api) List() ([]launcher.Instance, *dbus.Error) {
+	defer a.s.begin()()
+	list, err := a.s.list(context.Background())
+	return list, toDBusError(err)
+}
+
+// Stop terminates one instance: the caller's own under stop-own, anyone's
+// under stop-any.
+func (a api) Stop(msg dbus.Message, machine string) *dbus.Error {
+	defer a.s.begin()()
+	return toDBusError(a.s.stop(context.Background(), msg, machine))
+}
+
+// Metadata serves the desktop metadata and icons of app from its image,
+// which only root can read; see Service.metadata.
+func (a api) Metadata(app string) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error) {
+	defer a.s.begin()()
+	id, entry, icons, err := a.s.metadata(app)
+	return id, entry, icons, toDBusError(err)
+}
+
+func closeFDs(dict map[string]dbus.Variant) {
+	for _, v := range dict {
+		if fd, ok := v.Value().(dbus.UnixFD); ok {
+			unix.Close(int(fd))
+		}
+	}
+}
+
+// callError is an error with the D-Bus name the client acts on; its message
+// is meant for the user.
+type callError struct {
+	name string
+	msg  string
+}
+
+func (e *callError) Error() string { return e.msg }
+
+// fail makes a callError.
+func fail(name, format string, args ...any) error {
+	return &callError{name: name, msg: fmt.Sprintf(format, args...)}
+}
+
+// toDBusError is the reply for err: its own name when it is a callError,
+// Failed otherwise.
+func toDBusError(err error) *dbus.Error {
+	if err == nil {
+		return nil
+	}
+	var ce *callError
+	if errors.As(err, &ce) {
+		return dbus.NewError(ce.name, []any{ce.msg})
+	}
+	return dbus.NewError(launcher.ErrNameFailed, []any{err.Error()})
+}
+
+// truncate shows a caller's string in a message: bounded, valid UTF-8,
+// without NUL.
+func truncate(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\\0"), "?")
+}

@@ -1,0 +1,190 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nspawn-tray/nspawn-tray/config"
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/openat2"
+	"github.com/nspawn-tray/nspawn-tray/paths"
+	"github.com/nspawn-tray/nspawn-tray/stage"
+	"github.com/nspawn-tray/nspawn-tray/systemd"
+)
+
+// Paths inside the container. Everything the service binds lands on a tmpfs
+// nspawn mounts itself (/run, /tmp) or on the volatile overlay, never in a
+// directory the user can write.
+const (
+	inExec       = "/run/nspawn-tray/exec"
+	inXauthority = "/run/nspawn-tray/xauthority"
+	inPulse      = "/run/nspawn-tray/pulse/native"
+	inPulseConf  = "/run/nspawn-tray/pulse/client.conf"
+	inWaylandDir = "/run/nspawn-tray/wayland"
+)
+
+// A binder adds one session resource to a launch: nothing when the app or
+// the session has none, otherwise binds and environment in l.spec. Each
+// socket is opened without following symlinks, checked, and bound by fd
+// into the staging dir: nspawn only ever sees paths in the staging dir.
+type binder func(ctx context.Context, l *launch) error
+
+var sessionBinders = []binder{bindX11, bindWayland, bindPulse, bindSessionBus}
+
+// bindSocket opens dir/name as a socket owned by one of owners and binds it
+// onto the staging dir entry as. Failures are the user's one line, naming
+// what; a missing socket is no path and no error when optional.
+func bindSocket(l *launch, what, dir, name, as string, optional bool, owners ...uint32) (string, error) {
+	sock, err := stage.OpenSocket(dir, name, owners...)
+	if optional && errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	path := ""
+	if err == nil {
+		// The socket can vanish between open and bind (its server
+		// restarting): the error still names the resource.
+		path, err = l.dir.BindFD(sock, as)
+		sock.Close()
+	}
+	if err != nil {
+		return "", fail(launcher.ErrNameSessionResource, "%s: %v", what, err)
+	}
+	return path, nil
+}
+
+// bindX11 binds the display's socket (only X<n>, never the whole
+// /tmp/.X11-unix) and a FamilyWild cookie file.
+func bindX11(_ context.Context, l *launch) error {
+	sess, u, sp := l.session, l.user, &l.spec
+	if l.app.X11 != config.X11Host || sess.Display == "" {
+		return nil
+	}
+	num := sess.DisplayNumber()
+	// The X server runs as root (Xorg) or as the user (Xwayland, Xvfb).
+	path, err := bindSocket(l, "X11 display "+sess.Display, l.s.paths.X11Sockets, "X"+num, "X"+num, false, u.UID, 0)
+	if err != nil {
+		return err
+	}
+	sp.Binds = append(sp.Binds, bind{Src: path, Dst: "/tmp/.X11-unix/X" + num, RW: true})
+	sp.Env["DISPLAY"] = ":" + num
+	if sess.XCookie == nil {
+		return nil
+	}
+	cookie, err := l.dir.WriteFile("xauthority", wildCookieFile(num, sess.XCookie), 0o400)
+	if err != nil {
+		return err
+	}
+	if err := os.Chown(cookie, int(u.UID), int(u.GID)); err != nil {
+		return fmt.Errorf("daemon: chown cookie: %w", err)
+	}
+	sp.Binds = append(sp.Binds, bind{Src: cookie, Dst: inXauthority})
+	sp.Env["XAUTHORITY"] = inXauthority
+	return nil
+}
+
+// bindWayland binds the user's Wayland socket.
+func bindWayland(_ context.Context, l *launch) error {
+	name := l.session.WaylandDisplay
+	if name == "" || l.app.X11 != config.X11Host {
+		return nil
+	}
+	path, err := bindSocket(l, "Wayland display "+name, paths.RuntimeDir(l.s.paths.RunUser, l.user.UID), name, name, false, l.user.UID)
+	if err != nil {
+		return err
+	}
+	l.spec.Binds = append(l.spec.Binds, bind{Src: path, Dst: inWaylandDir + "/" + name, RW: true})
+	l.spec.Env["WAYLAND_DISPLAY"] = inWaylandDir + "/" + name
+	return nil
+}
+
+// bindPulse binds the user's PulseAudio (or pipewire-pulse) native socket,
+// with shared memory off.
+func bindPulse(_ context.Context, l *launch) error {
+	if !l.app.Audio {
+		return nil
+	}
+	dir := paths.RuntimeDir(l.s.paths.RunUser, l.user.UID) + "/pulse"
+	// No sound server in this session: the app runs silent.
+	path, err := bindSocket(l, "PulseAudio", dir, "native", "pulse-native", true, l.user.UID)
+	if err != nil || path == "" {
+		return err
+	}
+	conf, err := l.dir.WriteFile("pulse-client.conf", []byte("autospawn = no\nenable-shm = no\n"), 0o644)
+	if err != nil {
+		return err
+	}
+	l.spec.Binds = append(l.spec.Binds, bind{Src: path, Dst: inPulse, RW: true}, bind{Src: conf, Dst: inPulseConf})
+	l.spec.Env["PULSE_SERVER"] = "unix:" + inPulse
+	l.spec.Env["PULSE_CLIENTCONFIG"] = inPulseConf
+	return nil
+}
+
+// bindSessionBus runs xdg-dbus-proxy as the user, filtering the user's
+// session bus down to the app's allowlist; its socket lands in the
+// instance's runtime dir. A raw session bus would reach systemd --user,
+// which runs code outside the container.
+func bindSessionBus(ctx context.Context, l *launch) error {
+	if len(l.app.DBus) == 0 {
+		return nil
+	}
+	s, u := l.s, l.user
+	if !exists(s.paths.DBusProxy) {
+		return fail(launcher.ErrNameSessionResource, "app %q wants the session bus, but %s is not installed (xdg-dbus-proxy)", l.app.ID, s.paths.DBusProxy)
+	}
+	socket := filepath.Join(l.dir.Path(), "runtime", "bus")
+	argv := []string{s.paths.DBusProxy, "unix:path=" + paths.RuntimeDir(s.paths.RunUser, u.UID) + "/bus", socket, "--filter"}
+	for _, name := range l.app.DBus {
+		argv = append(argv, "--talk="+name)
+	}
+	unit := proxyUnitName(l.machine)
+	err := s.units.StartTransientUnit(ctx, unit, []systemd.Property{
+		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: session bus proxy for %s", l.machine)),
+		systemd.Prop("User", strconv.FormatUint(uint64(u.UID), 10)),
+		systemd.Prop("Group", strconv.FormatUint(uint64(u.GID), 10)),
+		systemd.Prop("Type", "exec"),
+		systemd.Prop("CollectMode", "inactive-or-failed"),
+		systemd.Prop("ExecStart", []systemd.ExecCommand{{Path: argv[0], Argv: argv}}),
+	})
+	if err != nil {
+		return err
+	}
+	l.onFailure(func() { _ = s.units.StopUnit(context.Background(), unit) })
+	// The proxy creates its socket right after exec; the app must not start
+	// before it exists or its first connection fails.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var st unix.Stat_t
+		if unix.Lstat(socket, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fail(launcher.ErrNameSessionResource, "the session bus proxy for %s did not come up", l.machine)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	l.spec.Env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + l.spec.Env["XDG_RUNTIME_DIR"] + "/bus"
+	return nil
+}
+
+// readImageFile reads a file of the image (at most 1 MiB); a missing file
+// reads as empty.
+func readImageFile(imageDir, rel string) ([]byte, error) {
+	data, err := openat2.ReadFileInRoot(imageDir, rel, 1<<20)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machined"
+	"github.com/nspawn-tray/nspawn-tray/machinename"
+	"github.com/nspawn-tray/nspawn-tray/stage"
+	"github.com/nspawn-tray/nspawn-tray/systemd"
+)
+
+// list is the service's instances that machined has registered.
+func (s *Service) list(ctx context.Context) ([]launcher.Instance, error) {
+	entries, err := os.ReadDir(s.paths.Stage)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []launcher.Instance{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("daemon: list %s: %w", s.paths.Stage, err)
+	}
+	running, err := s.machines.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	registered := map[string]bool{}
+	for _, m := range running {
+		registered[m.Name] = true
+	}
+	out := []launcher.Instance{}
+	for _, e := range entries {
+		if machinename.CheckInstance(e.Name()) != nil || !registered[e.Name()] {
+			continue
+		}
+		if rec, err := s.readRecord(e.Name()); err == nil {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// readRecord reads the record of machine from its staging dir.
+func (s *Service) readRecord(machine string) (launcher.Instance, error) {
+	var rec launcher.Instance
+	data, err := os.ReadFile(filepath.Join(s.paths.Stage, machine, recordFile))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return rec, err
+	}
+	if rec.Machine != machine {
+		return rec, fmt.Errorf("record of %s names %s", machine, rec.Machine)
+	}
+	return rec, nil
+}
+
+func (s *Service) stop(ctx context.Context, msg dbus.Message, machine string) error {
+	sender, uid, err := s.caller(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if machinename.CheckInstance(machine) != nil {
+		return fail(launcher.ErrNameNoSuchInstance, "no nspawn-tray instance %q", truncate(machine))
+	}
+	rec, err := s.readRecord(machine)
+	if err != nil {
+		return fail(launcher.ErrNameNoSuchInstance, "no nspawn-tray instance %q", machine)
+	}
+	action := launcher.ActionStopAny
+	if rec.UID == uid {
+		action = launcher.ActionStopOwn
+	}
+	if err := s.authorize(ctx, msg, sender, action, map[string]string{"app": rec.App, "machine": machine}); err != nil {
+		return err
+	}
+	if err := s.machines.Terminate(ctx, machine); err != nil {
+		if errors.Is(err, machined.ErrNoSuchMachine) {
+			return fail(launcher.ErrNameNoSuchInstance, "instance %q is not running", machine)
+		}
+		return err
+	}
+	return nil
+}
+
+// Cleanup removes what a launch staged for machine: the session bus proxy
+// and the staging dir with its mounts. It runs as the instance unit's
+// ExecStopPost, as root, however the unit ended.
+func Cleanup(ctx context.Context, conn *dbus.Conn, stageRoot, machine string) error {
+	if err := machinename.CheckInstance(machine); err != nil {
+		return fmt.Errorf("daemon: cleanup: %w", err)
+	}
+	err := systemd.New(conn).StopUnit(ctx, proxyUnitName(machine))
+	if err != nil && !errors.Is(err, systemd.ErrNoSuchUnit) {
+		return err
+	}
+	return stage.Remove(stageRoot, machine)
+}

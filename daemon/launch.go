@@ -1,0 +1,250 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/config"
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machinename"
+	"github.com/nspawn-tray/nspawn-tray/stage"
+	"github.com/nspawn-tray/nspawn-tray/systemd"
+)
+
+// recordFile is the instance's launcher.Instance, in its staging dir.
+const recordFile = "instance.json"
+
+// launch is one Launch call carried through its steps. Each step adds to
+// spec what the instance gets, and to undo what must go again if a later
+// step fails; once systemd runs the unit, the unit's ExecStopPost owns the
+// cleanup and undo is dropped.
+type launch struct {
+	s       *Service
+	msg     dbus.Message
+	sender  string
+	session launcher.Session
+	app     config.App
+	user    stage.User
+	machine string
+	dir     *stage.Dir
+	spec    spec
+	undo    []func()
+}
+
+// onFailure schedules f to run if the launch fails after this point; the
+// undo list runs last-in, first-out.
+func (l *launch) onFailure(f func()) { l.undo = append(l.undo, f) }
+
+func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, dict map[string]dbus.Variant) (string, int32, error) {
+	l := &launch{s: s, msg: msg}
+	err := l.run(ctx, appID, dict)
+	if l.dir != nil {
+		l.dir.Close()
+	}
+	if err != nil {
+		for i := len(l.undo) - 1; i >= 0; i-- {
+			l.undo[i]()
+		}
+		return "", -1, err
+	}
+	if !l.session.Wait {
+		return l.machine, -1, nil
+	}
+	defer l.unref()
+	status, err := l.wait(ctx)
+	return l.machine, status, err
+}
+
+func (l *launch) run(ctx context.Context, appID string, dict map[string]dbus.Variant) error {
+	for _, step := range []func(context.Context) error{
+		func(ctx context.Context) error { return l.prepare(ctx, appID, dict) },
+		l.stageIdentity,
+		l.stageSession,
+		l.startUnit,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare checks the call (caller, session, app, authorization, image) and
+// creates the staging dir. Nothing is created before everything is checked.
+func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus.Variant) error {
+	s := l.s
+	sender, uid, err := s.caller(ctx, l.msg)
+	if err != nil {
+		return err
+	}
+	l.sender = sender
+	if l.session, err = launcher.ParseSession(dict); err != nil {
+		return fail(launcher.ErrNameInvalidArgs, "%v", err)
+	}
+	if uid == 0 {
+		return fail(launcher.ErrNameInvalidArgs, "apps run as a regular user, not as root")
+	}
+	if l.app, err = s.findApp(appID); err != nil {
+		return err
+	}
+	if err := s.authorize(ctx, l.msg, sender, launcher.ActionLaunch, map[string]string{"app": l.app.ID}); err != nil {
+		return err
+	}
+	if l.app.X11 == config.X11Host && l.session.Display == "" && l.session.WaylandDisplay == "" {
+		return fail(launcher.ErrNameSessionResource, "app %q needs a display, and the session has none (DISPLAY is not set)", l.app.ID)
+	}
+	imageDir, err := s.imageDir(l.app)
+	if err != nil {
+		return err
+	}
+	if l.user, err = hostUser(uid); err != nil {
+		return err
+	}
+	if l.machine, err = machinename.NewInstance(l.app.ID); err != nil {
+		return err
+	}
+	if l.dir, err = stage.Create(s.paths.Stage, l.machine); err != nil {
+		return err
+	}
+	l.onFailure(func() { _ = stage.Remove(s.paths.Stage, l.machine) })
+	u := l.user
+	l.spec = spec{App: l.app, Machine: l.machine, ImageDir: imageDir, Self: s.paths.Self, UID: u.UID, GID: u.GID,
+		Home: u.Home, Args: l.session.Args, Env: baseEnv(u.Name, u.Home, u.UID)}
+	maps.Copy(l.spec.Env, l.app.Env)
+	return nil
+}
+
+// stageSession binds what the session offers and the app wants, one
+// resource per binder.
+func (l *launch) stageSession(ctx context.Context) error {
+	for _, bind := range sessionBinders {
+		if err := bind(ctx, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startUnit writes the instance record and starts the transient unit that
+// runs nspawn; it returns once nspawn reported the payload running.
+func (l *launch) startUnit(ctx context.Context) error {
+	unit := unitName(l.machine)
+	rec := launcher.Instance{App: l.app.ID, UID: l.user.UID, Machine: l.machine, Unit: unit, Since: launcher.Now()}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := l.dir.WriteFile(recordFile, data, 0o644); err != nil {
+		return err
+	}
+	argv := nspawnArgv(l.s.paths.Nspawn, l.spec)
+	props := []systemd.Property{
+		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: %s for %s", l.app.Name, l.user.Name)),
+		systemd.Prop("Slice", "machine.slice"),
+		systemd.Prop("Delegate", true),
+		systemd.Prop("KillMode", "mixed"),
+		// nspawn reports READY=1 once the payload runs: the start job ends
+		// then, so Launch returns when the app is running.
+		systemd.Prop("Type", "notify"),
+		systemd.Prop("CollectMode", "inactive-or-failed"),
+		systemd.Prop("ExecStart", []systemd.ExecCommand{{Path: argv[0], Argv: argv}}),
+		// Runs however the unit ends: removes the staging dir and its mounts.
+		systemd.Prop("ExecStopPost", []systemd.ExecCommand{{Path: l.s.paths.Self,
+			Argv: []string{l.s.paths.Self, "cleanup-instance", l.machine}, IgnoreFailure: true}}),
+	}
+	if l.session.Wait {
+		// Keep the unit loaded until we have read how it ended.
+		props = append(props, systemd.Prop("AddRef", true))
+		if l.session.Stdout != nil {
+			props = append(props, systemd.Prop("StandardOutputFileDescriptor", *l.session.Stdout))
+		}
+		if l.session.Stderr != nil {
+			props = append(props, systemd.Prop("StandardErrorFileDescriptor", *l.session.Stderr))
+		}
+		// Whatever happens from here, AddRef's reference must be dropped.
+		l.onFailure(l.unref)
+	}
+	err = l.s.units.StartTransientUnit(ctx, unit, props)
+	if errors.Is(err, systemd.ErrJobFailed) {
+		// The unit ran and failed; its ExecStopPost removed the staging dir
+		// and stopped the proxy. Only AddRef's reference is left to drop.
+		l.undo = nil
+		if l.session.Wait {
+			l.onFailure(l.unref)
+		}
+		return fail(launcher.ErrNameFailed, "app %q failed to start (journalctl -u %s)", l.app.ID, unit)
+	}
+	if err != nil {
+		return err
+	}
+	l.undo = nil
+	return nil
+}
+
+func (l *launch) unref() { _ = l.s.units.Unref(context.Background(), unitName(l.machine)) }
+
+// wait returns the app's exit status once its unit is inactive; a signal
+// is reported as 128+N, like a shell does.
+func (l *launch) wait(ctx context.Context) (int32, error) {
+	exit, err := l.s.units.WaitExit(ctx, unitName(l.machine))
+	if err != nil {
+		return -1, err
+	}
+	if exit.Code == systemd.CodeExited {
+		return exit.Status, nil
+	}
+	return 128 + exit.Status, nil
+}
+
+// stageIdentity gives the user a passwd and group entry, a runtime dir and
+// a home inside the container.
+func (l *launch) stageIdentity(context.Context) error {
+	u, dir, sp := l.user, l.dir, &l.spec
+	for _, f := range []struct {
+		image, name string
+		merge       func([]byte) []byte
+	}{
+		{"etc/passwd", "passwd", func(b []byte) []byte { return stage.MergePasswd(b, u) }},
+		{"etc/group", "group", func(b []byte) []byte { return stage.MergeGroup(b, u.Name, u.GID) }},
+	} {
+		data, err := readImageFile(sp.ImageDir, f.image)
+		if err != nil {
+			return fail(launcher.ErrNameImageMissing, "image %q: %v", l.app.Image, err)
+		}
+		path, err := dir.WriteFile(f.name, f.merge(data), 0o644)
+		if err != nil {
+			return err
+		}
+		sp.Binds = append(sp.Binds, bind{Src: path, Dst: "/" + f.image})
+	}
+	// D-Bus and PulseAudio clients identify the machine by its machine-id:
+	// the host's, read-only (a root-owned host file, not the user's).
+	if exists(l.s.paths.MachineID) {
+		sp.Binds = append(sp.Binds, bind{Src: l.s.paths.MachineID, Dst: "/etc/machine-id"})
+	}
+	runtime, err := dir.Mkdir("runtime", int(u.UID), int(u.GID), 0o700)
+	if err != nil {
+		return err
+	}
+	sp.Binds = append(sp.Binds, bind{Src: runtime, Dst: sp.Env["XDG_RUNTIME_DIR"], RW: true})
+	home, err := l.home()
+	if err != nil {
+		return err
+	}
+	sp.Binds = append(sp.Binds, bind{Src: home, Dst: sp.Home, RW: true})
+	return nil
+}
+
+// home is the persistent per-app home, or a private empty one that goes
+// away with the instance.
+func (l *launch) home() (string, error) {
+	if l.app.Home {
+		return appHome(l.s.paths.Homes, l.user.UID, l.user.GID, l.app.ID)
+	}
+	return l.dir.Mkdir("home", int(l.user.UID), int(l.user.GID), 0o700)
+}

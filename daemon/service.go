@@ -1,0 +1,146 @@
+// Package daemon is nspawn-tray's privileged side: the root D-Bus service
+// (io.github.nspawn_tray.Launcher1) that starts an app in its container for
+// an authorized caller, lists and stops instances, and serves the apps'
+// desktop metadata from images only root can read. Everything here runs as
+// root and trusts nothing the caller controls; the contract it implements
+// is package launcher.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machined"
+	"github.com/nspawn-tray/nspawn-tray/paths"
+	"github.com/nspawn-tray/nspawn-tray/polkit"
+	"github.com/nspawn-tray/nspawn-tray/systemd"
+)
+
+// Paths is where the service finds and puts things on the host. Only root
+// can write any of them, except the users' sockets the session binders
+// open by fd below X11Sockets and RunUser.
+type Paths struct {
+	Apps       string // app definitions
+	Machines   string // images
+	Stage      string // per-instance staging dirs
+	Homes      string // per-app persistent homes
+	X11Sockets string // X servers' sockets
+	RunUser    string // users' runtime dirs (PulseAudio, Wayland, session bus)
+	Self       string // this binary, bound read-only into every instance
+	Nspawn     string // systemd-nspawn
+	DBusProxy  string // xdg-dbus-proxy
+	MachineID  string // the host's machine-id, bound read-only
+}
+
+// DefaultPaths are the paths of an installed system; self is this binary.
+func DefaultPaths(self string) Paths {
+	return Paths{
+		Apps:       paths.AppsDir,
+		Machines:   paths.Machines,
+		Stage:      paths.Instances,
+		Homes:      paths.Homes,
+		X11Sockets: paths.X11Sockets,
+		RunUser:    paths.RunUser,
+		Self:       self,
+		Nspawn:     paths.Nspawn,
+		DBusProxy:  paths.DBusProxy,
+		MachineID:  paths.MachineID,
+	}
+}
+
+// Service is the privileged side. Its D-Bus methods live on api.
+type Service struct {
+	conn     *dbus.Conn
+	auth     *polkit.Authority
+	machines *machined.Manager
+	units    *systemd.Manager
+	paths    Paths
+
+	mu       sync.Mutex
+	inflight int
+	lastCall time.Time
+}
+
+// New wires the service to the system bus connection conn, which it takes
+// over for systemd's signals.
+func New(ctx context.Context, conn *dbus.Conn, p Paths) (*Service, error) {
+	units := systemd.New(conn)
+	if err := units.Subscribe(ctx); err != nil {
+		return nil, err
+	}
+	return &Service{
+		conn: conn, auth: polkit.New(conn), machines: machined.New(conn), units: units,
+		paths: p, lastCall: time.Now(),
+	}, nil
+}
+
+// Export publishes the API on the bus and takes the well-known name.
+func (s *Service) Export() error {
+	if err := s.conn.Export(api{s}, launcher.ObjectPath, launcher.Interface); err != nil {
+		return fmt.Errorf("daemon: export: %w", err)
+	}
+	reply, err := s.conn.RequestName(launcher.BusName, dbus.NameFlagDoNotQueue)
+	if err != nil {
+		return fmt.Errorf("daemon: request name %s: %w", launcher.BusName, err)
+	}
+	if reply != dbus.RequestNameReplyPrimaryOwner {
+		return fmt.Errorf("daemon: name %s is already taken", launcher.BusName)
+	}
+	return nil
+}
+
+// Serve answers calls until ctx ends, or until no call came for idle. Then
+// it gives up the bus name, so that the next call activates a fresh daemon,
+// and waits for the calls already running (a --wait launch may take long).
+// It returns ErrIdle when it stopped for being idle.
+func (s *Service) Serve(ctx context.Context, idle time.Duration) error {
+	tick := time.NewTicker(max(min(time.Second, idle/4), 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if !s.idle(idle) {
+				continue
+			}
+			if _, err := s.conn.ReleaseName(launcher.BusName); err != nil {
+				return fmt.Errorf("daemon: release %s: %w", launcher.BusName, err)
+			}
+			// A call may have slipped in just before the name went.
+			for !s.idle(0) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			return ErrIdle
+		}
+	}
+}
+
+// ErrIdle is Serve's answer when it stopped because no call came.
+var ErrIdle = fmt.Errorf("idle")
+
+// idle reports whether no call is running and none came for d.
+func (s *Service) idle(d time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight == 0 && time.Since(s.lastCall) >= d
+}
+
+// begin marks a call as running; the returned func marks it done.
+func (s *Service) begin() func() {
+	s.mu.Lock()
+	s.inflight++
+	s.lastCall = time.Now()
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.inflight--
+		s.lastCall = time.Now()
+		s.mu.Unlock()
+	}
+}

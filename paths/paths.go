@@ -1,0 +1,40 @@
+// Package paths holds the well-known places on the host that both sides
+// agree on: where definitions, images, staging dirs and homes live. Tests
+// and the test host override them through the structs that carry them;
+// nothing else spells these paths out.
+package paths
+
+import (
+	"path/filepath"
+	"strconv"
+)
+
+const (
+	// AppsDir holds the admin's app definitions, one ID.toml per app.
+	AppsDir = "/etc/nspawn-tray/apps.d"
+	// Machines holds the images, as machined and machinectl know them.
+	Machines = "/var/lib/machines"
+	// Instances holds one root-owned staging dir per running instance.
+	Instances = "/run/nspawn-tray/instances"
+	// Homes holds the apps' persistent homes: Homes/UID/APP.
+	Homes = "/var/lib/nspawn-tray/homes"
+	// X11Sockets is where X servers put their X<n> sockets.
+	X11Sockets = "/tmp/.X11-unix"
+	// RunUser holds the users' runtime dirs, RunUser/UID.
+	RunUser = "/run/user"
+	// MachineID is the host's machine-id.
+	MachineID = "/etc/machine-id"
+	// Nspawn and DBusProxy are the programs the daemon starts.
+	Nspawn    = "/usr/bin/systemd-nspawn"
+	DBusProxy = "/usr/bin/xdg-dbus-proxy"
+)
+
+// Home is the persistent home of app for uid below homes.
+func Home(homes string, uid uint32, app string) string {
+	return filepath.Join(homes, strconv.FormatUint(uint64(uid), 10), app)
+}
+
+// RuntimeDir is uid's XDG_RUNTIME_DIR below runUser.
+func RuntimeDir(runUser string, uid uint32) string {
+	return filepath.Join(runUser, strconv.FormatUint(uint64(uid), 10))
+}
