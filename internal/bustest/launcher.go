@@ -1,0 +1,127 @@
+package bustest
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+)
+
+// LauncherCall is one call of the fake launcher daemon.
+type LauncherCall struct {
+	Method string
+	// Arg is the app (Launch, Metadata) or the machine (Stop).
+	Arg         string
+	Session     map[string]dbus.Variant
+	Interactive bool
+	Sender      string
+}
+
+// Launcher fakes the nspawn-tray daemon (io.github.nspawn_tray.Launcher1)
+// for the code that calls it: every method answers what its hook says.
+// Without hooks, Launch answers APP-00000001 and status -1 (0 with wait),
+// List the instances set with SetInstances, Stop and Metadata nothing.
+type Launcher struct {
+	mu        sync.Mutex
+	instances []launcher.Instance
+	launch    func(LauncherCall) (string, int32, *dbus.Error)
+	stop      func(LauncherCall) *dbus.Error
+	metadata  func(LauncherCall) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error)
+	rec       recorder[LauncherCall]
+}
+
+// NewLauncher exports the fake on conn as the launcher's bus name.
+func NewLauncher(t testing.TB, conn *dbus.Conn) *Launcher {
+	t.Helper()
+	l := &Launcher{}
+	if err := conn.Export(launcherAPI{l}, launcher.ObjectPath, launcher.Interface); err != nil {
+		t.Fatal(err)
+	}
+	own(t, conn, launcher.BusName)
+	return l
+}
+
+// SetInstances sets what List answers.
+func (l *Launcher) SetInstances(list []launcher.Instance) {
+	l.mu.Lock()
+	l.instances = list
+	l.mu.Unlock()
+}
+
+// OnLaunch, OnStop and OnMetadata set the answers of those methods.
+func (l *Launcher) OnLaunch(f func(LauncherCall) (string, int32, *dbus.Error)) {
+	l.mu.Lock()
+	l.launch = f
+	l.mu.Unlock()
+}
+
+func (l *Launcher) OnStop(f func(LauncherCall) *dbus.Error) {
+	l.mu.Lock()
+	l.stop = f
+	l.mu.Unlock()
+}
+
+func (l *Launcher) OnMetadata(f func(LauncherCall) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error)) {
+	l.mu.Lock()
+	l.metadata = f
+	l.mu.Unlock()
+}
+
+// Calls are the calls so far.
+func (l *Launcher) Calls() []LauncherCall { return l.rec.all() }
+
+type launcherAPI struct{ l *Launcher }
+
+func call(method string, msg dbus.Message, arg string, session map[string]dbus.Variant) LauncherCall {
+	sender, _ := msg.Headers[dbus.FieldSender].Value().(string)
+	return LauncherCall{Method: method, Arg: arg, Session: session, Sender: sender,
+		Interactive: msg.Flags&dbus.FlagAllowInteractiveAuthorization != 0}
+}
+
+func (a launcherAPI) Launch(msg dbus.Message, app string, session map[string]dbus.Variant) (string, int32, *dbus.Error) {
+	c := call("Launch", msg, app, session)
+	a.l.rec.add(c)
+	a.l.mu.Lock()
+	f := a.l.launch
+	a.l.mu.Unlock()
+	if f != nil {
+		return f(c)
+	}
+	if w, _ := session["wait"].Value().(bool); w {
+		return app + "-00000001", 0, nil
+	}
+	return app + "-00000001", -1, nil
+}
+
+func (a launcherAPI) List(msg dbus.Message) ([]launcher.Instance, *dbus.Error) {
+	a.l.rec.add(call("List", msg, "", nil))
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	return append([]launcher.Instance{}, a.l.instances...), nil
+}
+
+func (a launcherAPI) Stop(msg dbus.Message, machine string) *dbus.Error {
+	c := call("Stop", msg, machine, nil)
+	a.l.rec.add(c)
+	a.l.mu.Lock()
+	f := a.l.stop
+	a.l.mu.Unlock()
+	if f != nil {
+		return f(c)
+	}
+	return nil
+}
+
+func (a launcherAPI) Metadata(msg dbus.Message, app string) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error) {
+	c := call("Metadata", msg, app, nil)
+	a.l.rec.add(c)
+	a.l.mu.Lock()
+	f := a.l.metadata
+	a.l.mu.Unlock()
+	if f != nil {
+		return f(c)
+	}
+	return "", map[string]dbus.Variant{}, []launcher.Icon{}, nil
+}
