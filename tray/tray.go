@@ -50,9 +50,8 @@ type Tray struct {
 	machines  *machined.Manager
 	notifier  *notify.Notifier
 	auth      *polkit.Authority
+	ui        shell
 
-	// menuMu keeps two rebuilds from interleaving their items.
-	menuMu sync.Mutex
 	// syncMu runs one desktop entry sync at a time: a startup sync, an
 	// apps.d change and a click can come together.
 	syncMu  sync.Mutex
@@ -65,37 +64,58 @@ type Tray struct {
 
 // Run shows the tray until ctx ends or Quit is clicked.
 func Run(ctx context.Context, opts Options) error {
-	t := &Tray{opts: opts, log: opts.Log, kick: make(chan struct{}, 1)}
+	return run(ctx, opts, &systrayShell{})
+}
+
+func run(ctx context.Context, opts Options, ui shell) error {
+	t, err := open(opts, ui)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	t.run(ctx)
+	return nil
+}
+
+// open connects the tray to the system and session buses.
+func open(opts Options, ui shell) (*Tray, error) {
+	t := &Tray{opts: opts, log: opts.Log, ui: ui, kick: make(chan struct{}, 1)}
 	var err error
 	if t.sys, err = dbus.ConnectSystemBus(); err != nil {
-		return fmt.Errorf("tray: system bus: %w", err)
+		return nil, fmt.Errorf("tray: system bus: %w", err)
 	}
-	defer t.sys.Close()
 	if t.sess, err = dbus.ConnectSessionBus(); err != nil {
-		return fmt.Errorf("tray: session bus: %w", err)
+		t.sys.Close()
+		return nil, fmt.Errorf("tray: session bus: %w", err)
 	}
-	defer t.sess.Close()
 	t.client = launcher.NewClient(t.sys)
 	t.machines = machined.New(t.sys)
 	t.auth = polkit.New(t.sys)
 	t.notifier = notify.New(t.sess, "nspawn-tray", "nspawn-tray")
+	return t, nil
+}
 
+func (t *Tray) close() {
+	t.sess.Close()
+	t.sys.Close()
+}
+
+// run shows the tray until ctx ends or Quit is clicked.
+func (t *Tray) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		<-ctx.Done()
-		systray.Quit()
+		t.ui.quit()
 	}()
-	systray.Run(func() { t.onReady(ctx) }, cancel)
-	return nil
+	t.ui.run(func() { t.onReady(ctx) }, cancel)
 }
 
 // onReady must return fast: the item registers with the host after it.
 // Everything slow happens in the loop.
 func (t *Tray) onReady(ctx context.Context) {
-	systray.SetIcon(icons.TrayIdle)
-	systray.SetTitle("nspawn-tray")
-	systray.SetTooltip("Container apps")
+	t.ui.setIcon(icons.TrayIdle, "Container apps")
+	t.ui.setTitle("nspawn-tray")
 	t.render()
 	go t.loop(ctx)
 }
@@ -120,7 +140,14 @@ func (t *Tray) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-changes:
+		case _, ok := <-changes:
+			if !ok {
+				// The system bus connection is gone (godbus closed its
+				// signal channels): a closed channel fires forever.
+				t.log.Error("machined's changes ended; the menu will not update by itself")
+				changes = nil
+				continue
+			}
 			t.refreshMachines(ctx)
 			t.render()
 		case <-appsChanged:
@@ -164,6 +191,14 @@ func (t *Tray) refreshState(ctx context.Context) {
 			if n == launcher.BusName {
 				st.Daemon = DaemonOK
 			}
+		}
+	}
+	if st.Daemon == DaemonMissing {
+		// A daemon that runs without being activatable (started by hand)
+		// answers Launch all the same.
+		var has bool
+		if err := t.sys.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, launcher.BusName).Store(&has); err == nil && has {
+			st.Daemon = DaemonOK
 		}
 	}
 	if names := t.sys.Names(); len(names) > 0 {
@@ -222,55 +257,11 @@ func (t *Tray) render() {
 	running := len(t.running)
 	t.mu.Unlock()
 	if running > 0 {
-		systray.SetIcon(icons.TrayRunning)
-		systray.SetTooltip(fmt.Sprintf("Container apps: %d running", running))
+		t.ui.setIcon(icons.TrayRunning, fmt.Sprintf("Container apps: %d running", running))
 	} else {
-		systray.SetIcon(icons.TrayIdle)
-		systray.SetTooltip("Container apps: nothing running")
+		t.ui.setIcon(icons.TrayIdle, "Container apps: nothing running")
 	}
-	t.menuMu.Lock()
-	defer t.menuMu.Unlock()
-	systray.ResetMenu()
-	for _, it := range items {
-		t.add(nil, it)
-	}
-}
-
-func (t *Tray) add(parent *systray.MenuItem, it Item) {
-	if it.Separator {
-		if parent == nil {
-			systray.AddSeparator()
-		} else {
-			parent.AddSeparator()
-		}
-		return
-	}
-	var mi *systray.MenuItem
-	switch {
-	case parent == nil && it.Checkbox:
-		mi = systray.AddMenuItemCheckbox(it.Label, it.Tooltip, it.Checked)
-	case parent == nil:
-		mi = systray.AddMenuItem(it.Label, it.Tooltip)
-	default:
-		mi = parent.AddSubMenuItem(it.Label, it.Tooltip)
-	}
-	if it.Disabled {
-		mi.Disable()
-	}
-	for _, c := range it.Children {
-		t.add(mi, c)
-	}
-	if it.ID == "" {
-		return
-	}
-	go func(id string, ch chan struct{}) {
-		// ResetMenu closes the channel: a closed channel would fire forever.
-		for range ch {
-			// Act in the background: the library drops clicks that arrive
-			// while a handler is busy.
-			go t.act(id)
-		}
-	}(it.ID, mi.ClickedCh)
+	t.ui.setMenu(items, t.act)
 }
 
 func (t *Tray) act(id string) {
@@ -310,7 +301,7 @@ func (t *Tray) act(id string) {
 	case "sync":
 		t.sync(ctx)
 	case "quit":
-		systray.Quit()
+		t.ui.quit()
 	}
 }
 
@@ -372,7 +363,10 @@ func (t *Tray) showLog(ctx context.Context, machine string) {
 // definitions.
 func (t *Tray) watchApps(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	// Non-blocking, so the file goes through the poller and Close ends a
+	// pending Read; a blocking read(2) would hold the descriptor (and a
+	// thread) until the next change in apps.d.
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err == nil {
 		_, err = unix.InotifyAddWatch(fd, t.opts.AppsDir, unix.IN_CREATE|unix.IN_DELETE|unix.IN_CLOSE_WRITE|
 			unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ATTRIB)
@@ -402,4 +396,81 @@ func (t *Tray) watchApps(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// shell is what shows the tray on the desktop: fyne.io/systray
+// (systrayShell). Everything else in the tray only builds Items and acts on
+// their IDs, so it runs without systray's process-wide state.
+type shell interface {
+	// run shows the item until quit. onReady runs in a goroutine of its
+	// own; onExit runs before run returns.
+	run(onReady, onExit func())
+	quit()
+	setTitle(title string)
+	setIcon(icon []byte, tooltip string)
+	// setMenu replaces the menu; a click on an item with an ID calls
+	// click(ID).
+	setMenu(items []Item, click func(id string))
+}
+
+// systrayShell is the StatusNotifierItem with its com.canonical.dbusmenu
+// menu, on dbus.SessionBus(). systray is global state: one per process.
+type systrayShell struct {
+	// menuMu keeps two rebuilds from interleaving their items.
+	menuMu sync.Mutex
+}
+
+func (*systrayShell) run(onReady, onExit func()) { systray.Run(onReady, onExit) }
+func (*systrayShell) quit()                      { systray.Quit() }
+func (*systrayShell) setTitle(title string)      { systray.SetTitle(title) }
+
+func (*systrayShell) setIcon(icon []byte, tooltip string) {
+	systray.SetIcon(icon)
+	systray.SetTooltip(tooltip)
+}
+
+func (s *systrayShell) setMenu(items []Item, click func(id string)) {
+	s.menuMu.Lock()
+	defer s.menuMu.Unlock()
+	systray.ResetMenu()
+	for _, it := range items {
+		s.add(nil, it, click)
+	}
+}
+
+func (s *systrayShell) add(parent *systray.MenuItem, it Item, click func(id string)) {
+	if it.Separator {
+		if parent == nil {
+			systray.AddSeparator()
+		} else {
+			parent.AddSeparator()
+		}
+		return
+	}
+	var mi *systray.MenuItem
+	switch {
+	case parent == nil && it.Checkbox:
+		mi = systray.AddMenuItemCheckbox(it.Label, it.Tooltip, it.Checked)
+	case parent == nil:
+		mi = systray.AddMenuItem(it.Label, it.Tooltip)
+	default:
+		mi = parent.AddSubMenuItem(it.Label, it.Tooltip)
+	}
+	if it.Disabled {
+		mi.Disable()
+	}
+	for _, c := range it.Children {
+		s.add(mi, c, click)
+	}
+	if it.ID == "" {
+		return
+	}
+	go func(id string, ch chan struct{}) {
+		// ResetMenu closes the channel: a closed channel would fire forever.
+		for range ch {
+			// Act in the background: the library drops clicks that arrive
+			// while a handler is busy.
+			go click(id)
+		}
+	}(it.ID, mi.ClickedCh)
 }
