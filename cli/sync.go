@@ -54,6 +54,10 @@ func syncMenu(ctx context.Context, appsDir string) (menusync.Result, error) {
 	return menusync.Sync(ctx, o)
 }
 
+// appsDir is where autostart and the tray read the definitions; tests point
+// it elsewhere, since neither command has a --dir.
+var appsDir = paths.AppsDir
+
 // autostartFlags: entries in $XDG_CONFIG_HOME/autostart, run at login by
 // the desktop (XDG Autostart spec): the tray's own, or one per app.
 func autostartFlags(fs *flag.FlagSet) Run {
@@ -66,8 +70,15 @@ func autostartFlags(fs *flag.FlagSet) Run {
 			return fmt.Errorf("autostart: %w", err)
 		}
 		file, content := autostart.TrayFile, autostart.TrayEntry(self)
-		if len(args) == 2 {
-			app, err := config.LoadApp(paths.AppsDir, args[1], config.Options{})
+		switch {
+		case len(args) == 2 && args[0] == "disable":
+			// The definition may be gone already: its entry must still go.
+			if config.ValidID(args[1]) != nil {
+				return fmt.Errorf("unknown app %q (see 'nspawn-tray apps')", args[1])
+			}
+			file = autostart.AppFile(args[1])
+		case len(args) == 2:
+			app, err := config.LoadApp(appsDir, args[1], config.Options{})
 			if err != nil {
 				return fmt.Errorf("unknown app %q (see 'nspawn-tray apps')", args[1])
 			}

@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/adrg/xdg"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/autostart"
+	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
+	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+)
+
+// xdgHomes points XDG_DATA_HOME and XDG_CONFIG_HOME at temp dirs for the
+// test; xdg reads them once, so it is reloaded both ways.
+func xdgHomes(t *testing.T) (data, config string) {
+	t.Helper()
+	// Registered first, so it runs after t.Setenv has restored the env.
+	t.Cleanup(xdg.Reload)
+	data, config = t.TempDir(), t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	t.Setenv("XDG_CONFIG_HOME", config)
+	xdg.Reload()
+	return data, config
+}
+
+func self(t *testing.T) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// entryOf reads a desktop entry and checks it is nspawn-tray's for app.
+func entryOf(t *testing.T, path, app string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("entry: %v", err)
+	}
+	if owner := desktopfiles.ParseOwner(data); owner != app {
+		t.Errorf("%s: owner %q, want %q:\n%s", path, owner, app, data)
+	}
+	return string(data)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+const gimp = `name = "GIMP"
+image = "gimp"
+exec = ["/usr/bin/gimp"]
+`
+
+func TestSync(t *testing.T) {
+	data, _ := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify, "Bad.toml": spotify})
+	l := fakeDaemon(t)
+	png := []byte("\x89PNG not really")
+	l.OnMetadata(func(c bustest.LauncherCall) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error) {
+		return "com.spotify.Client", map[string]dbus.Variant{"Name": dbus.MakeVariant("Spotify Music")},
+			[]launcher.Icon{{Name: "spotify-client", SizeDir: "48x48", Ext: "png", Data: png}}, nil
+	})
+
+	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
+	const written = "1 apps: 1 entries written, 0 removed; 1 icons written, 0 removed\n"
+	badWarning := "nspawn-tray sync: skipping " + filepath.Join(defs, "Bad.toml") + `: file name: invalid app id "Bad"`
+	if code != 0 || stdout != written || !strings.HasPrefix(stderr, badWarning) || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("code %d, stdout %q, stderr %q; want 0, %q and one warning %q...", code, stdout, stderr, written, badWarning)
+	}
+	if got := methods(l.Calls()); !slices.Equal(got, []string{"Metadata spotify"}) {
+		t.Errorf("daemon got %q, want Metadata spotify", got)
+	}
+	// The daemon's desktop id, name and icon; our launcher.
+	entry := entryOf(t, filepath.Join(data, "applications", "com.spotify.Client.desktop"), "spotify")
+	for _, line := range []string{"Name=Spotify Music", "Icon=nspawn-tray.spotify", "TryExec=" + self(t)} {
+		if !strings.Contains(entry, "\n"+line+"\n") {
+			t.Errorf("entry lacks %q:\n%s", line, entry)
+		}
+	}
+	if icon, err := os.ReadFile(filepath.Join(data, "icons", "hicolor", "48x48", "apps", "nspawn-tray.spotify.png")); err != nil || string(icon) != string(png) {
+		t.Errorf("icon %q, %v; want the daemon's", icon, err)
+	}
+
+	// Nothing changed, nothing written.
+	if code, stdout, _ := run(t, Program{}, "sync", "--dir", defs); code != 0 || stdout != "1 apps: 0 entries written, 0 removed; 0 icons written, 0 removed\n" {
+		t.Errorf("second sync: code %d, stdout %q", code, stdout)
+	}
+
+	// A definition gone takes its entry and icons with it.
+	if err := os.Remove(filepath.Join(defs, "spotify.toml")); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = run(t, Program{}, "sync", "--dir", defs)
+	if code != 0 || stdout != "0 apps: 0 entries written, 1 removed; 0 icons written, 1 removed\n" {
+		t.Errorf("sync after removing the definition: code %d, stdout %q", code, stdout)
+	}
+	if exists(filepath.Join(data, "applications", "com.spotify.Client.desktop")) || exists(filepath.Join(data, "icons", "hicolor", "48x48", "apps", "nspawn-tray.spotify.png")) {
+		t.Error("entry or icon left behind")
+	}
+}
+
+// A file of the same name that is not ours is kept, and said so.
+func TestSyncLeavesForeignEntry(t *testing.T) {
+	data, _ := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify})
+	fakeDaemon(t)
+	foreign := "[Desktop Entry]\nType=Application\nName=My own Spotify\nExec=spotify\n"
+	path := filepath.Join(data, "applications", "spotify.desktop")
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(foreign), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
+	if want := "1 apps: 0 entries written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
+		t.Errorf("code %d, stdout %q; want 0 and %q", code, stdout, want)
+	}
+	if want := "nspawn-tray sync: left spotify.desktop alone: it is not nspawn-tray's\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+	if got := readFile(t, path); got != foreign {
+		t.Errorf("foreign entry changed:\n%s", got)
+	}
+}
+
+// Without the daemon the entries come from the definitions, with one
+// warning for all apps.
+func TestSyncNoDaemon(t *testing.T) {
+	data, _ := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify, "gimp.toml": gimp})
+	emptyBus(t)
+	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
+	if want := "2 apps: 2 entries written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
+		t.Errorf("code %d, stdout %q; want 0 and %q", code, stdout, want)
+	}
+	if want := "nspawn-tray sync: the nspawn-tray daemon is not installed; entries use the app definitions only\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+	entry := entryOf(t, filepath.Join(data, "applications", "spotify.desktop"), "spotify")
+	if !strings.Contains(entry, "\nName=Spotify\n") || !strings.Contains(entry, "\nIcon=nspawn-tray\n") {
+		t.Errorf("entry not made from the definition:\n%s", entry)
+	}
+	entryOf(t, filepath.Join(data, "applications", "gimp.desktop"), "gimp")
+}
+
+func TestSyncMetadataError(t *testing.T) {
+	data, _ := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify})
+	l := fakeDaemon(t)
+	l.OnMetadata(func(c bustest.LauncherCall) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error) {
+		return "", nil, nil, dbus.NewError(launcher.ErrNameImageMissing, []any{`image "spotify" of app "spotify" is missing`})
+	})
+	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
+	if want := "1 apps: 1 entries written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
+		t.Errorf("code %d, stdout %q; want 0 and %q", code, stdout, want)
+	}
+	if want := "nspawn-tray sync: image \"spotify\" of app \"spotify\" is missing; its entry uses the definition only\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+	entryOf(t, filepath.Join(data, "applications", "spotify.desktop"), "spotify")
+}
+
+func TestSyncFails(t *testing.T) {
+	data, _ := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify})
+	noSystemBus(t)
+	// applications cannot be a directory.
+	if err := os.WriteFile(filepath.Join(data, "applications"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
+	prefix := "nspawn-tray: sync: menusync: " + filepath.Join(data, "applications") + ": "
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("code %d, stdout %q, stderr %q; want 1 and one line starting %q", code, stdout, stderr, prefix)
+	}
+}
+
+func TestSyncUsage(t *testing.T) {
+	noSystemBus(t)
+	want := "nspawn-tray sync: unexpected argument \"now\" (see 'nspawn-tray sync --help')\n"
+	if code, stdout, stderr := run(t, Program{}, "sync", "now"); code != 2 || stdout != "" || stderr != want {
+		t.Errorf("code %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, want)
+	}
+}
+
+// withAppsDir points autostart and the tray at dir.
+func withAppsDir(t *testing.T, dir string) {
+	t.Helper()
+	old := appsDir
+	appsDir = dir
+	t.Cleanup(func() { appsDir = old })
+}
+
+func TestAutostartTray(t *testing.T) {
+	_, config := xdgHomes(t)
+	path := filepath.Join(config, "autostart", autostart.TrayFile)
+	if code, stdout, stderr := run(t, Program{}, "autostart", "enable"); code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("enable: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if got, want := readFile(t, path), string(autostart.TrayEntry(self(t))); got != want {
+		t.Errorf("tray entry:\n%s\nwant:\n%s", got, want)
+	}
+	if code, stdout, stderr := run(t, Program{}, "autostart", "disable"); code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("disable: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if exists(path) {
+		t.Error("disable left the tray entry")
+	}
+	if code, _, stderr := run(t, Program{}, "autostart", "disable"); code != 0 {
+		t.Errorf("disable when disabled: code %d, stderr %q", code, stderr)
+	}
+}
+
+func TestAutostartLeavesForeignEntry(t *testing.T) {
+	_, config := xdgHomes(t)
+	path := filepath.Join(config, "autostart", autostart.TrayFile)
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	foreign := "[Desktop Entry]\nType=Application\nName=Something else\nExec=true\n"
+	if err := os.WriteFile(path, []byte(foreign), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, Program{}, "autostart", "enable")
+	want := "nspawn-tray: autostart: " + path + " exists and is not nspawn-tray's: left alone\n"
+	if code != 1 || stdout != "" || stderr != want {
+		t.Errorf("enable: code %d, stdout %q, stderr %q; want 1 and %q", code, stdout, stderr, want)
+	}
+	run(t, Program{}, "autostart", "disable")
+	if got := readFile(t, path); got != foreign {
+		t.Errorf("foreign entry changed:\n%s", got)
+	}
+}
+
+func TestAutostartApp(t *testing.T) {
+	_, config := xdgHomes(t)
+	withAppsDir(t, writeApps(t, map[string]string{"spotify.toml": spotify}))
+	path := filepath.Join(config, "autostart", autostart.AppFile("spotify"))
+	if code, stdout, stderr := run(t, Program{}, "autostart", "enable", "spotify"); code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("enable: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if entry := entryOf(t, path, "spotify"); !strings.Contains(entry, "\nName=Spotify\n") || !strings.Contains(entry, "\nTryExec="+self(t)+"\n") {
+		t.Errorf("app entry:\n%s", entry)
+	}
+	if exists(filepath.Join(config, "autostart", autostart.TrayFile)) {
+		t.Error("enabling an app enabled the tray")
+	}
+	if code, _, stderr := run(t, Program{}, "autostart", "disable", "spotify"); code != 0 || exists(path) {
+		t.Errorf("disable: code %d, stderr %q, entry left: %v", code, stderr, exists(path))
+	}
+}
+
+func TestAutostartErrors(t *testing.T) {
+	_, config := xdgHomes(t)
+	withAppsDir(t, writeApps(t, map[string]string{"spotify.toml": spotify}))
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"autostart", "enable", "nope"}, 1, "nspawn-tray: unknown app \"nope\" (see 'nspawn-tray apps')\n"},
+		{[]string{"autostart", "disable", "../x"}, 1, "nspawn-tray: unknown app \"../x\" (see 'nspawn-tray apps')\n"},
+		{[]string{"autostart"}, 2, "nspawn-tray autostart: want enable or disable, and an optional APP (see 'nspawn-tray autostart --help')\n"},
+		{[]string{"autostart", "on"}, 2, "nspawn-tray autostart: want enable or disable, and an optional APP (see 'nspawn-tray autostart --help')\n"},
+		{[]string{"autostart", "enable", "a", "b"}, 2, "nspawn-tray autostart: want enable or disable, and an optional APP (see 'nspawn-tray autostart --help')\n"},
+	} {
+		if code, stdout, stderr := run(t, Program{}, tc.args...); code != tc.code || stdout != "" || stderr != tc.stderr {
+			t.Errorf("%q: code %d, stdout %q, stderr %q; want %d and %q", tc.args, code, stdout, stderr, tc.code, tc.stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(config, "autostart")); len(entries) != 0 {
+		t.Errorf("errors left autostart entries: %v", entries)
+	}
+}
+
+func TestTray(t *testing.T) {
+	noSystemBus(t)
+	code, stdout, stderr := run(t, Program{}, "tray")
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "nspawn-tray: tray: system bus: ") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("code %d, stdout %q, stderr %q; want 1 and the tray's one-line error", code, stdout, stderr)
+	}
+	want := "nspawn-tray tray: unexpected argument \"now\" (see 'nspawn-tray tray --help')\n"
+	if code, stdout, stderr := run(t, Program{}, "tray", "now"); code != 2 || stdout != "" || stderr != want {
+		t.Errorf("tray now: code %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, want)
+	}
+}
+
+// Once an administrator has removed an app, its autostart entry must still
+// be removable with the command, or it fails at every login.
+func TestAutostartDisableRemovedApp(t *testing.T) {
+	_, config := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify})
+	withAppsDir(t, defs)
+	if code, _, stderr := run(t, Program{}, "autostart", "enable", "spotify"); code != 0 {
+		t.Fatalf("enable: code %d, stderr %q", code, stderr)
+	}
+	if err := os.Remove(filepath.Join(defs, "spotify.toml")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(config, "autostart", autostart.AppFile("spotify"))
+	code, _, stderr := run(t, Program{}, "autostart", "disable", "spotify")
+	if code != 0 || exists(path) {
+		t.Errorf("disable after the definition went: code %d, stderr %q, entry left: %v", code, stderr, exists(path))
+	}
+}
