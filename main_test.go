@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,5 +94,105 @@ func TestPackagingValid(t *testing.T) {
 	unit, _ := os.ReadFile(filepath.Join(dest, "usr/lib/systemd/system/nspawn-tray-daemon.service"))
 	if !strings.Contains(string(unit), "ExecStart=/usr/bin/nspawn-tray daemon\n") || !strings.Contains(string(unit), "Type=dbus\n") {
 		t.Errorf("daemon unit:\n%s", unit)
+	}
+}
+
+// runMain is run with env as the environment, restoring the default logger
+// run replaces.
+func runMain(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr *bytes.Buffer) {
+	t.Helper()
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	code = run(args, func(k string) string { return env[k] }, stdout, stderr)
+	return code, stdout, stderr
+}
+
+func TestRunHelp(t *testing.T) {
+	code, stdout, stderr := runMain(t, nil, "--help")
+	if code != 0 || !strings.HasPrefix(stdout.String(), "Usage: nspawn-tray [OPTIONS] COMMAND [ARGS]\n") || stderr.Len() != 0 {
+		t.Fatalf("--help: code %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+	// The privileged commands are there, the internal steps unlisted.
+	help := stdout.String()
+	if !strings.Contains(help, "\n  daemon     Run the privileged launcher service (started by D-Bus)\n") {
+		t.Errorf("--help does not list daemon:\n%s", help)
+	}
+	for _, hidden := range []string{"exec-as", "cleanup-instance"} {
+		if strings.Contains(help, hidden) {
+			t.Errorf("--help lists %s:\n%s", hidden, help)
+		}
+	}
+	for _, cmd := range []string{"daemon", "exec-as", "cleanup-instance"} {
+		code, stdout, stderr := runMain(t, nil, cmd, "--help")
+		if code != 0 || !strings.HasPrefix(stdout.String(), "Usage: nspawn-tray "+cmd) || stderr.Len() != 0 {
+			t.Errorf("%s --help: code %d, stdout %q, stderr %q", cmd, code, stdout, stderr)
+		}
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	code, stdout, stderr := runMain(t, nil, "version")
+	if code != 0 || stdout.String() != "nspawn-tray dev\n" || stderr.Len() != 0 {
+		t.Errorf("version: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestRunUsageError(t *testing.T) {
+	code, stdout, stderr := runMain(t, nil, "frobnicate")
+	if want := "nspawn-tray: unknown command \"frobnicate\" (see 'nspawn-tray --help')\n"; code != 2 || stdout.Len() != 0 || stderr.String() != want {
+		t.Errorf("code %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, want)
+	}
+}
+
+// The logger run sets up writes to stderr at the level NSPAWN_TRAY_LOG
+// asks, and --log-level overrides that.
+func TestRunLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       string
+		args      []string
+		debug     bool
+		infoShown bool
+	}{
+		{"default is info", "", nil, false, true},
+		{"NSPAWN_TRAY_LOG=debug", "debug", nil, true, true},
+		{"NSPAWN_TRAY_LOG=error", "error", nil, false, false},
+		{"NSPAWN_TRAY_LOG=WARN is case-insensitive", "WARN", nil, false, false},
+		{"--log-level overrides it", "debug", []string{"--log-level", "error"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, map[string]string{"NSPAWN_TRAY_LOG": tc.env}, append(tc.args, "version")...)
+			if code != 0 || stdout.String() != "nspawn-tray dev\n" || stderr.Len() != 0 {
+				t.Fatalf("code %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			slog.Debug("a debug line")
+			slog.Info("an info line")
+			log := stderr.String()
+			if got := strings.Contains(log, `level=DEBUG msg="a debug line"`); got != tc.debug {
+				t.Errorf("debug logged: %v, want %v:\n%s", got, tc.debug, log)
+			}
+			if got := strings.Contains(log, `level=INFO msg="an info line"`); got != tc.infoShown {
+				t.Errorf("info logged: %v, want %v:\n%s", got, tc.infoShown, log)
+			}
+		})
+	}
+}
+
+// A bad NSPAWN_TRAY_LOG is a warning, not a failure: it may be set in a
+// session for every command.
+func TestRunBadLogEnv(t *testing.T) {
+	code, stdout, stderr := runMain(t, map[string]string{"NSPAWN_TRAY_LOG": "loud"}, "version")
+	if code != 0 || stdout.String() != "nspawn-tray dev\n" {
+		t.Errorf("code %d, stdout %q; want 0 and the version", code, stdout)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `level=WARN msg="ignoring NSPAWN_TRAY_LOG" value=loud err=`) {
+		t.Errorf("stderr %q, want one warning naming the value", stderr)
+	}
+	slog.Debug("a debug line")
+	slog.Info("an info line")
+	if log := stderr.String(); strings.Contains(log, "a debug line") || !strings.Contains(log, "an info line") {
+		t.Errorf("level after a bad NSPAWN_TRAY_LOG is not info:\n%s", log)
 	}
 }

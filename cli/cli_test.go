@@ -89,11 +89,30 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "--short"}, `nspawn-tray version: unknown flag "--short" (see 'nspawn-tray version --help')`},
 		{[]string{"version", "x"}, `nspawn-tray version: unexpected argument "x" (see 'nspawn-tray version --help')`},
 		{[]string{"help", "nope"}, `nspawn-tray help: unknown command "nope" (see 'nspawn-tray help --help')`},
+		{[]string{"help", "apps", "ps"}, `nspawn-tray help: unexpected argument "ps" (see 'nspawn-tray help --help')`},
 		{[]string{"foo\nbar"}, `nspawn-tray: unknown command "foo\nbar" (see 'nspawn-tray --help')`},
 	} {
 		code, stdout, stderr := run(t, Program{}, tc.args...)
 		if code != 2 || stdout != "" || stderr != tc.want+"\n" {
 			t.Errorf("%q: code %d, stdout %q, stderr %q; want 2, nothing, %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+}
+
+// A RawArgs command gets its arguments as they are: flags, "--" and all,
+// and --help only when it is the one argument.
+func TestRawArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"internal"}, 0},
+		{[]string{"internal", "--uid", "1", "--", "--help"}, 4},
+		{[]string{"internal", "--bogus"}, 1},
+		{[]string{"internal", "--help", "x"}, 2},
+	} {
+		if code, stdout, stderr := run(t, withExtra, tc.args...); code != tc.code || stdout != "" || stderr != "" {
+			t.Errorf("%q: code %d, stdout %q, stderr %q; want %d (its argument count) and nothing", tc.args, code, stdout, stderr, tc.code)
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/adrg/xdg"
 
-	"github.com/nspawn-tray/nspawn-tray/paths"
 	"github.com/nspawn-tray/nspawn-tray/tray"
 )
 
@@ -27,12 +26,12 @@ func trayFlags(fs *flag.FlagSet) Run {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		return tray.Run(ctx, tray.Options{
-			AppsDir:      paths.AppsDir,
+			AppsDir:      appsDir,
 			AutostartDir: filepath.Join(xdg.ConfigHome, "autostart"),
 			Self:         self,
 			Log:          slog.Default(),
 			Sync: func(ctx context.Context) error {
-				res, err := syncMenu(ctx, paths.AppsDir)
+				res, err := syncMenu(ctx, appsDir)
 				for _, w := range res.Warnings {
 					slog.Warn("sync: " + w)
 				}

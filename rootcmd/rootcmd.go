@@ -35,13 +35,17 @@ func Commands() []cli.Command {
 	}
 }
 
+// geteuid is os.Geteuid; tests replace it to see the daemon refuse a
+// non-root user without dropping the test's own privileges.
+var geteuid = os.Geteuid
+
 func daemonFlags(fs *flag.FlagSet) cli.Run {
 	idle := fs.Duration("idle-timeout", 30*time.Second, "exit after `DURATION` without calls (it is started again on demand)")
 	return func(e *cli.Env, args []string) error {
 		if err := cli.NoArgs(args); err != nil {
 			return err
 		}
-		if os.Geteuid() != 0 {
+		if geteuid() != 0 {
 			return errors.New("the daemon runs as root (it is started by D-Bus activation)")
 		}
 		self, err := os.Executable()

@@ -179,6 +179,10 @@ func (b *Bus) AsSystemBus(t testing.TB) { t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", b.
 // AsSessionBus makes the bus the process's session bus for the test.
 func (b *Bus) AsSessionBus(t testing.TB) { t.Setenv("DBUS_SESSION_BUS_ADDRESS", b.Addr) }
 
+// Put each fake on a connection of its own: godbus's Export is not safe
+// against concurrent Exports on one connection, and the machined and
+// systemd fakes export objects as machines and units come and go.
+
 // own exports nothing; it only takes name on conn, failing the test if the
 // name is taken.
 func own(t testing.TB, conn *dbus.Conn, name string) {

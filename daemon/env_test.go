@@ -1,0 +1,378 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
+	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machinename"
+	"github.com/nspawn-tray/nspawn-tray/stage"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: bind mounts, sockets owned by other users, bus connections as other users")
+	}
+}
+
+// The apps every env has. plain needs nothing of the session, so a launch
+// of it goes through authorization, staging and the unit only; full wants
+// everything (X11, audio, session bus, persistent home, extra env).
+const (
+	plainApp = `name = "Plain"
+image = "img"
+exec = ["/usr/bin/plain"]
+x11 = "none"
+audio = false
+dbus = []
+home = false
+`
+	fullApp = `name = "Full"
+image = "img"
+exec = ["/usr/bin/full", "--flag"]
+env = { FOO = "bar" }
+`
+)
+
+// env is the daemon on a private bus, the fakes of polkit, machined and
+// systemd on another connection, and the host paths of one test.
+type env struct {
+	t        *testing.T
+	bus      *bustest.Bus
+	paths    Paths
+	polkit   *bustest.Polkit
+	machined *bustest.Machined
+	systemd  *bustest.Systemd
+	svc      *Service
+	svcConn  *dbus.Conn
+
+	mu sync.Mutex
+	// instanceStart decides how the instance unit's start goes; nil: "done".
+	instanceStart func(bustest.Unit) (string, *dbus.Error)
+	// proxyNoSocket makes the session bus proxy start without ever
+	// creating its socket.
+	proxyNoSocket bool
+	proxies       map[string]net.Listener // unit -> the fake proxy's socket
+	conns         map[uint32]*dbus.Conn
+	hooks         sync.WaitGroup
+	hookErrs      []error
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	needRoot(t)
+	b := bustest.New(t)
+	// Not t.TempDir: the staging root must be root-owned and not
+	// group/world-writable all the way up, which a fresh MkdirTemp is.
+	root, err := os.MkdirTemp("", "daemon-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Paths{
+		Apps:       filepath.Join(root, "apps"),
+		Machines:   filepath.Join(root, "machines"),
+		Stage:      filepath.Join(root, "stage"),
+		Homes:      filepath.Join(root, "homes"),
+		X11Sockets: filepath.Join(root, "x11"),
+		RunUser:    filepath.Join(root, "run-user"),
+		Self:       "/bin/true",
+		Nspawn:     "/usr/bin/systemd-nspawn",
+		DBusProxy:  "/bin/true",
+		MachineID:  "/etc/machine-id",
+	}
+	e := &env{t: t, bus: b, paths: p, proxies: map[string]net.Listener{}, conns: map[uint32]*dbus.Conn{}}
+	t.Cleanup(func() {
+		// The OnEnd hooks may still be cleaning up; let them finish
+		// before anything goes.
+		e.hooks.Wait()
+		for _, err := range e.hookErrs {
+			t.Errorf("the instance's ExecStopPost (daemon.Cleanup): %v", err)
+		}
+		e.mu.Lock()
+		for _, l := range e.proxies {
+			l.Close()
+		}
+		e.mu.Unlock()
+		// Whatever a test left staged, mounts included, must not outlive it.
+		entries, _ := os.ReadDir(p.Stage)
+		for _, en := range entries {
+			if machinename.CheckInstance(en.Name()) != nil {
+				continue // a test's decoy, never mounted on
+			}
+			if err := stage.Remove(p.Stage, en.Name()); err != nil {
+				t.Errorf("remove leftover %s: %v", en.Name(), err)
+			}
+		}
+		if m := mountsBelow(t, root); len(m) > 0 {
+			t.Errorf("mounts left behind: %v", m)
+			return // RemoveAll would reach into them
+		}
+		os.RemoveAll(root)
+	})
+	for _, d := range []string{p.Apps, p.X11Sockets, p.RunUser} {
+		mkdir(t, d)
+	}
+	e.image("img")
+	e.app("plain", plainApp, 0o644)
+	e.app("full", fullApp, 0o644)
+
+	// A connection per fake: godbus's Export is not safe against a
+	// concurrent Export on the same connection (its PathExists reads the
+	// object map unlocked), and machined's and systemd's fakes export from
+	// the test and from their handlers.
+	e.polkit = bustest.NewPolkit(t, b.Conn(t))
+	e.machined = bustest.NewMachined(t, b.Conn(t))
+	e.systemd = bustest.NewSystemd(t, b.Conn(t))
+	e.systemd.OnStart(e.onStart)
+	e.systemd.OnEnd(e.onEnd)
+	e.polkit.Answer(launcher.ActionLaunch, bustest.PolkitAnswer{Authorized: true})
+
+	e.svcConn = b.Conn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc, err := New(ctx, e.svcConn, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Export(); err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	return e
+}
+
+func mkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	mkdir(t, filepath.Dir(path))
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	// WriteFile's mode goes through the umask, and an existing file keeps
+	// its mode.
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// image creates an image with a passwd and a group file.
+func (e *env) image(name string) string {
+	dir := filepath.Join(e.paths.Machines, name)
+	writeFile(e.t, filepath.Join(dir, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n", 0o644)
+	writeFile(e.t, filepath.Join(dir, "etc/group"), "root:x:0:\n", 0o644)
+	return dir
+}
+
+// app writes the definition of id, root-owned with mode.
+func (e *env) app(id, def string, mode os.FileMode) {
+	writeFile(e.t, filepath.Join(e.paths.Apps, id+".toml"), def, mode)
+}
+
+// listen makes a unix socket at path owned by uid, as a session's server
+// (Xorg, Xwayland, pulse) would.
+func listen(t *testing.T, path string, uid uint32) {
+	t.Helper()
+	mkdir(t, filepath.Dir(path))
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	t.Cleanup(func() { l.Close() })
+	if err := os.Chown(path, int(uid), int(uid)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// x11 makes the X server socket X<num> owned by uid.
+func (e *env) x11(num string, uid uint32) string {
+	p := filepath.Join(e.paths.X11Sockets, "X"+num)
+	listen(e.t, p, uid)
+	return p
+}
+
+// userSocket makes a socket in uid's runtime dir, owned by owner.
+func (e *env) userSocket(uid uint32, rel string, owner uint32) string {
+	p := filepath.Join(e.paths.RunUser, itoa(uid), rel)
+	listen(e.t, p, owner)
+	return p
+}
+
+func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
+	argv := u.Argv("ExecStart")
+	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") {
+		if len(argv) < 3 || argv[0] != e.paths.DBusProxy {
+			return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"not a proxy command line"})
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.proxyNoSocket {
+			return "done", nil
+		}
+		// What xdg-dbus-proxy does first: listen on the path it was given.
+		l, err := net.Listen("unix", argv[2])
+		if err != nil {
+			return "", dbus.NewError("org.freedesktop.DBus.Error.Failed", []any{err.Error()})
+		}
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		e.proxies[u.Name] = l
+		return "done", nil
+	}
+	e.mu.Lock()
+	f := e.instanceStart
+	e.mu.Unlock()
+	if f != nil {
+		return f(u)
+	}
+	return "done", nil
+}
+
+// onEnd does what the units' own commands do when they end: the proxy
+// closes its socket, the instance's ExecStopPost runs cleanup-instance.
+func (e *env) onEnd(u bustest.Unit) {
+	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") {
+		e.mu.Lock()
+		if l := e.proxies[u.Name]; l != nil {
+			l.Close()
+		}
+		e.mu.Unlock()
+		return
+	}
+	post := u.Argv("ExecStopPost")
+	if len(post) != 3 || post[1] != "cleanup-instance" {
+		e.mu.Lock()
+		e.hookErrs = append(e.hookErrs, errors.New(u.Name+": unexpected ExecStopPost "+strings.Join(post, " ")))
+		e.mu.Unlock()
+		return
+	}
+	e.hooks.Add(1)
+	defer e.hooks.Done()
+	// cleanup-instance connects to the system bus by itself.
+	conn, err := dbus.Connect(e.bus.Addr)
+	if err == nil {
+		defer conn.Close()
+		err = Cleanup(context.Background(), conn, e.paths.Stage, post[2])
+	}
+	if err != nil {
+		e.mu.Lock()
+		e.hookErrs = append(e.hookErrs, err)
+		e.mu.Unlock()
+	}
+}
+
+// conn is a connection of uid to the bus (root: a plain one), one per uid.
+func (e *env) conn(uid uint32) *dbus.Conn {
+	e.mu.Lock()
+	c := e.conns[uid]
+	e.mu.Unlock()
+	if c != nil {
+		return c
+	}
+	if uid == 0 {
+		c = e.bus.Conn(e.t)
+	} else {
+		c = e.bus.ConnAs(e.t, uid, uid)
+	}
+	e.mu.Lock()
+	e.conns[uid] = c
+	e.mu.Unlock()
+	return c
+}
+
+func (e *env) client(uid uint32) *launcher.Client { return launcher.NewClient(e.conn(uid)) }
+
+func (e *env) launch(uid uint32, app string, s launcher.Session) (string, int32, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return e.client(uid).Launch(ctx, app, s)
+}
+
+// mustLaunch launches app as uid without a session.
+func (e *env) mustLaunch(uid uint32, app string) string {
+	e.t.Helper()
+	m, _, err := e.launch(uid, app, launcher.Session{})
+	if err != nil {
+		e.t.Fatalf("launch %s as %d: %v", app, uid, err)
+	}
+	return m
+}
+
+// raw calls method without ALLOW_INTERACTIVE_AUTHORIZATION, which the
+// client always sets.
+func (e *env) raw(uid uint32, method string, args ...any) *dbus.Call {
+	return e.conn(uid).Object(launcher.BusName, launcher.ObjectPath).Call(launcher.Interface+"."+method, 0, args...)
+}
+
+// staged are the entries below the staging root.
+func (e *env) staged() []string {
+	entries, err := os.ReadDir(e.paths.Stage)
+	if err != nil && !os.IsNotExist(err) {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, en := range entries {
+		out = append(out, en.Name())
+	}
+	return out
+}
+
+// started are the names of the units StartTransientUnit was asked for.
+func (e *env) started() []string {
+	var out []string
+	for _, u := range e.systemd.Started() {
+		out = append(out, u.Name)
+	}
+	return out
+}
+
+// startedUnit is the unit named name that was asked for.
+func (e *env) startedUnit(name string) bustest.Unit {
+	e.t.Helper()
+	for _, u := range e.systemd.Started() {
+		if u.Name == name {
+			return u
+		}
+	}
+	e.t.Fatalf("%s was not started; started: %v", name, e.started())
+	return bustest.Unit{}
+}
+
+// mountsBelow lists the mount points at or below dir.
+func mountsBelow(t *testing.T, dir string) []string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			out = append(out, fields[4])
+		}
+	}
+	return out
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
