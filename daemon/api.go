@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
 
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 )
@@ -20,10 +19,8 @@ type api struct{ s *Service }
 // app has exited; status is its exit status (-1 without wait).
 func (a api) Launch(msg dbus.Message, app string, session map[string]dbus.Variant) (string, int32, *dbus.Error) {
 	defer a.s.begin()()
-	// The bus handed us our own copies of the caller's descriptors: keep
-	// them only until systemd has its own, or the caller's reader never sees
-	// EOF while this process lives. On every path, the first one included.
-	defer closeFDs(session)
+	// The caller's descriptors in session are the fdTable's: closed when
+	// this call's reply goes out.
 	machine, status, err := a.s.launch(context.Background(), msg, app, session)
 	return machine, status, toDBusError(err)
 }
@@ -49,14 +46,6 @@ func (a api) Metadata(app string) (string, map[string]dbus.Variant, []launcher.I
 	defer a.s.begin()()
 	id, entry, icons, err := a.s.metadata(app)
 	return id, entry, icons, toDBusError(err)
-}
-
-func closeFDs(dict map[string]dbus.Variant) {
-	for _, v := range dict {
-		if fd, ok := v.Value().(dbus.UnixFD); ok {
-			unix.Close(int(fd))
-		}
-	}
 }
 
 // callError is an error with the D-Bus name the client acts on; its message

@@ -183,10 +183,11 @@ func TestListFailsWithoutMachined(t *testing.T) {
 	fakes := b.Conn(t)
 	bustest.NewSystemd(t, fakes)
 	p := Paths{Stage: t.TempDir()}
-	svc, err := New(context.Background(), b.Conn(t), p)
+	svc, err := New(context.Background(), dialer(b), p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { svc.Close() })
 	if err := svc.Export(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,17 +199,18 @@ func TestListFailsWithoutMachined(t *testing.T) {
 
 func TestNewFailsWithoutSystemd(t *testing.T) {
 	b := bustest.New(t)
-	if _, err := New(context.Background(), b.Conn(t), Paths{}); err == nil || !strings.Contains(err.Error(), "systemd: subscribe") {
+	if _, err := New(context.Background(), dialer(b), Paths{}); err == nil || !strings.Contains(err.Error(), "systemd: subscribe") {
 		t.Errorf("New without systemd: %v, want a subscribe error", err)
 	}
 }
 
 func TestExportRefusesATakenName(t *testing.T) {
 	e := newEnv(t)
-	other, err := New(context.Background(), e.bus.Conn(t), e.paths)
+	other, err := New(context.Background(), dialer(e.bus), e.paths)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { other.Close() })
 	if err := other.Export(); err == nil || !strings.Contains(err.Error(), "already taken") {
 		t.Errorf("a second Export: %v, want the name taken", err)
 	}

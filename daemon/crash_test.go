@@ -22,17 +22,14 @@ const crashChild = "NSPAWN_TRAY_DAEMON_TEST_CHILD"
 // refused, and the daemon must go on answering. Each case runs in a child
 // process, since what it probes may take the whole process down.
 //
-// BUG: godbus v5.2.4 panics (outside its recover) decoding an array or a
-// dict of descriptors ("ah", "a{sh}") that came with the message: its
-// decoder makes a []UnixFDIndex and appends a UnixFD. The panic is in the
-// connection's reader goroutine, so one Launch call from any user kills the
-// root daemon, with the --wait launches and the half-done launches of
-// everyone else (their undo never runs). The daemon cannot catch it; it
-// needs a fixed (or patched) godbus.
+// godbus v5.2.4 panics (outside its recover) decoding an array or a dict
+// of descriptors ("ah", "a{sh}") that came with the message: its decoder
+// makes a []UnixFDIndex and appends a UnixFD. The panic is in the
+// connection's reader goroutine, so one Launch call from any user killed
+// the root daemon, with the --wait launches and the half-done launches of
+// everyone else (their undo never runs). The daemon cannot catch it; the
+// patched godbus in third_party/godbus-dbus fixes it.
 func TestDaemonSurvivesDescriptorContainers(t *testing.T) {
-	if os.Getenv("NSPAWN_TRAY_KNOWN_BUGS") == "" && os.Getenv(crashChild) == "" {
-		t.Skip("known bug (issue 9): set NSPAWN_TRAY_KNOWN_BUGS=1 to run")
-	}
 	cases := map[string]func(fd dbus.UnixFD) map[string]dbus.Variant{
 		"array": func(fd dbus.UnixFD) map[string]dbus.Variant {
 			return map[string]dbus.Variant{"wait": dbus.MakeVariant(true), "stdout": dbus.MakeVariant([]dbus.UnixFD{fd})}

@@ -140,13 +140,14 @@ func newEnv(t *testing.T) *env {
 	e.systemd.OnEnd(e.onEnd)
 	e.polkit.Answer(launcher.ActionLaunch, bustest.PolkitAnswer{Authorized: true})
 
-	e.svcConn = b.Conn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	svc, err := New(ctx, e.svcConn, p)
+	svc, err := New(ctx, dialer(b), p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { svc.Close() })
+	e.svcConn = svc.conn
 	if err := svc.Export(); err != nil {
 		t.Fatal(err)
 	}
@@ -376,3 +377,8 @@ func mountsBelow(t *testing.T, dir string) []string {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// dialer connects the daemon to the test bus.
+func dialer(b *bustest.Bus) Dial {
+	return func(o ...dbus.ConnOption) (*dbus.Conn, error) { return dbus.Connect(b.Addr, o...) }
+}

@@ -520,13 +520,9 @@ func TestLaunchClosesPassedDescriptors(t *testing.T) {
 // struct under "stdout", say) are the daemon's copies all the same: refused
 // or not, it must not keep them, or any user can make the root daemon hoard
 // descriptors until it runs out.
-//
-// BUG: closeFDs only closes descriptors that are a dict value themselves;
-// the struct case fails.
+// (The first version closed only descriptors that were a dict value
+// themselves.)
 func TestLaunchClosesMisplacedDescriptors(t *testing.T) {
-	if os.Getenv("NSPAWN_TRAY_KNOWN_BUGS") == "" && os.Getenv(crashChild) == "" {
-		t.Skip("known bug (issue 9): set NSPAWN_TRAY_KNOWN_BUGS=1 to run")
-	}
 	for _, tc := range []struct {
 		name string
 		dict func(fd dbus.UnixFD) map[string]dbus.Variant

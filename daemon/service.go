@@ -56,6 +56,7 @@ func DefaultPaths(self string) Paths {
 // Service is the privileged side. Its D-Bus methods live on api.
 type Service struct {
 	conn     *dbus.Conn
+	fds      *fdTable
 	auth     *polkit.Authority
 	machines *machined.Manager
 	units    *systemd.Manager
@@ -66,18 +67,32 @@ type Service struct {
 	lastCall time.Time
 }
 
-// New wires the service to the system bus connection conn, which it takes
-// over for systemd's signals.
-func New(ctx context.Context, conn *dbus.Conn, p Paths) (*Service, error) {
+// Dial connects to a bus with the given options: dbus.ConnectSystemBus, or
+// dbus.Connect of a test bus's address.
+type Dial func(opts ...dbus.ConnOption) (*dbus.Conn, error)
+
+// New connects the service to the bus with dial (a connection of its own,
+// which owns the descriptors callers send, and whose signal channel it
+// takes over for systemd's signals).
+func New(ctx context.Context, dial Dial, p Paths) (*Service, error) {
+	fds := newFDTable()
+	conn, err := dial(fds.connOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: connect to the bus: %w", err)
+	}
 	units := systemd.New(conn)
 	if err := units.Subscribe(ctx); err != nil {
+		conn.Close()
 		return nil, err
 	}
 	return &Service{
-		conn: conn, auth: polkit.New(conn), machines: machined.New(conn), units: units,
+		conn: conn, fds: fds, auth: polkit.New(conn), machines: machined.New(conn), units: units,
 		paths: p, lastCall: time.Now(),
 	}, nil
 }
+
+// Close closes the service's bus connection.
+func (s *Service) Close() error { return s.conn.Close() }
 
 // Export publishes the API on the bus and takes the well-known name.
 func (s *Service) Export() error {

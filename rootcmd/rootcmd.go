@@ -54,15 +54,12 @@ func daemonFlags(fs *flag.FlagSet) cli.Run {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		conn, err := dbus.ConnectSystemBus()
+		svc, err := daemon.New(ctx, dbus.ConnectSystemBus, daemon.DefaultPaths(self))
 		if err != nil {
-			return fmt.Errorf("connect to the system bus: %w", err)
+			return err
 		}
-		defer conn.Close()
-		svc, err := daemon.New(ctx, conn, daemon.DefaultPaths(self))
-		if err == nil {
-			err = svc.Export()
-		}
+		defer svc.Close()
+		err = svc.Export()
 		if err != nil {
 			return err
 		}

@@ -239,7 +239,7 @@ func TestDaemonNoBus(t *testing.T) {
 	needRoot(t)
 	noSystemBus(t)
 	code, stdout, stderr := run(t, "daemon")
-	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "nspawn-tray: connect to the system bus: ") || strings.Count(stderr, "\n") != 1 {
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "nspawn-tray: daemon: connect to the bus: ") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("code %d, stdout %q, stderr %q; want 1 and one line about the system bus", code, stdout, stderr)
 	}
 }

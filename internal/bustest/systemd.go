@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -93,8 +94,14 @@ func (s *Systemd) OnEnd(f func(Unit)) {
 	s.mu.Unlock()
 }
 
-// ended calls the OnEnd hook for u. s.mu is held.
+// ended closes the descriptors the unit was given (StandardOutput…, as
+// systemd does once a unit is gone) and calls the OnEnd hook. s.mu is held.
 func (s *Systemd) ended(u *Unit) {
+	for _, v := range u.Props {
+		if fd, ok := v.Value().(dbus.UnixFD); ok {
+			unix.Close(int(fd))
+		}
+	}
 	if f := s.onEnd; f != nil {
 		c := *u
 		go f(c)
