@@ -9,6 +9,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/nspawn-tray/nspawn-tray/nameowner"
 	"github.com/nspawn-tray/nspawn-tray/polkit"
 )
 
@@ -120,20 +121,25 @@ func mapError(err error) error {
 
 // Changes follows machines starting and stopping (MachineNew,
 // MachineRemoved) and machined itself restarting, and sends on the returned
-// channel after each (coalesced: a pending send is not repeated). It takes
+// channel after each (coalesced: a pending send is not repeated). Only
+// machined's own signals count: any user may send a MachineNew. It takes
 // over conn's signal channel: give it a connection of its own.
 func (m *Manager) Changes(ctx context.Context) (<-chan struct{}, error) {
-	for _, opts := range [][]dbus.MatchOption{
-		{dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("MachineNew")},
-		{dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("MachineRemoved")},
-		{dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, busName)},
-	} {
-		if err := m.conn.AddMatchSignalContext(ctx, opts...); err != nil {
+	sigs := make(chan *dbus.Signal, 32)
+	m.conn.Signal(sigs)
+	owner := nameowner.New(busName)
+	if err := owner.Follow(ctx, m.conn); err != nil {
+		m.conn.RemoveSignal(sigs)
+		return nil, fmt.Errorf("machined: follow changes: %w", err)
+	}
+	for _, member := range []string{"MachineNew", "MachineRemoved"} {
+		err := m.conn.AddMatchSignalContext(ctx, dbus.WithMatchSender(busName), dbus.WithMatchInterface(managerIf),
+			dbus.WithMatchMember(member))
+		if err != nil {
+			m.conn.RemoveSignal(sigs)
 			return nil, fmt.Errorf("machined: follow changes: %w", err)
 		}
 	}
-	sigs := make(chan *dbus.Signal, 32)
-	m.conn.Signal(sigs)
 	out := make(chan struct{}, 1)
 	go func() {
 		defer close(out)
@@ -142,6 +148,12 @@ func (m *Manager) Changes(ctx context.Context) (<-chan struct{}, error) {
 			case s, ok := <-sigs:
 				if !ok || s == nil {
 					return
+				}
+				restarted := owner.Update(s)
+				ours := owner.Is(s.Sender) && s.Path == objPath &&
+					(s.Name == managerIf+".MachineNew" || s.Name == managerIf+".MachineRemoved")
+				if !restarted && !ours {
+					continue
 				}
 				select {
 				case out <- struct{}{}:

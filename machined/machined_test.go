@@ -320,3 +320,66 @@ func TestChangesFailsOnCancelledContext(t *testing.T) {
 		t.Errorf("Changes(cancelled) = %v, nil; want an error", ch)
 	}
 }
+
+// Any user may send a MachineNew, to everyone or to one connection: only
+// machined's own count, or a hostile user could make every tray re-list
+// machines as fast as it likes.
+func TestChangesIgnoresForgedMachineSignals(t *testing.T) {
+	b := bustest.New(t)
+	fake := bustest.NewMachined(t, b.Conn(t))
+	conn := b.Conn(t)
+	ch, err := machined.New(conn).Changes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := b.ConnAs(t, bustest.Mallory, bustest.Mallory)
+	path := dbus.ObjectPath("/org/freedesktop/machine1")
+	forged := []*dbus.Message{}
+	for _, member := range []string{"MachineNew", "MachineRemoved"} {
+		for _, dest := range []string{"", conn.Names()[0]} {
+			msg := &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
+				dbus.FieldPath:      dbus.MakeVariant(path),
+				dbus.FieldInterface: dbus.MakeVariant("org.freedesktop.machine1.Manager"),
+				dbus.FieldMember:    dbus.MakeVariant(member),
+				dbus.FieldSignature: dbus.MakeVariant(dbus.SignatureOf("x", path)),
+			}, Body: []any{"x", path}}
+			if dest != "" {
+				msg.Headers[dbus.FieldDestination] = dbus.MakeVariant(dest)
+			}
+			forged = append(forged, msg)
+		}
+	}
+	// A forged NameOwnerChanged, claiming machined restarted.
+	forged = append(forged, &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
+		dbus.FieldPath:        dbus.MakeVariant(dbus.ObjectPath("/org/freedesktop/DBus")),
+		dbus.FieldInterface:   dbus.MakeVariant("org.freedesktop.DBus"),
+		dbus.FieldMember:      dbus.MakeVariant("NameOwnerChanged"),
+		dbus.FieldDestination: dbus.MakeVariant(conn.Names()[0]),
+		dbus.FieldSignature:   dbus.MakeVariant(dbus.SignatureOf("a", "b", "c")),
+	}, Body: []any{"org.freedesktop.machine1", ":1.1", mallory.Names()[0]}})
+	for _, msg := range forged {
+		if err := mallory.Send(msg, nil).Err; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A round trip on each connection puts what the bus routed to conn in
+	// its channel; absence can only be checked for a while.
+	for _, c := range []*dbus.Conn{mallory, conn} {
+		if err := c.BusObject().Call("org.freedesktop.DBus.GetId", 0).Err; err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-ch:
+		t.Fatal("a forged signal was reported as a change")
+	case <-time.After(200 * time.Millisecond):
+	}
+	// machined itself still counts, and was not replaced by the forged
+	// NameOwnerChanged.
+	fake.Add(bustest.Machine{Name: "a"})
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported for machined's MachineNew")
+	}
+}

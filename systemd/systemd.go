@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawn-tray/nspawn-tray/nameowner"
 )
 
 const (
@@ -52,6 +54,8 @@ type ExecCommand struct {
 type Manager struct {
 	conn *dbus.Conn
 
+	// owner is systemd's unique name: only its signals count.
+	owner   *nameowner.Owner
 	mu      sync.Mutex
 	jobs    map[dbus.ObjectPath]chan string // job -> result
 	changes map[dbus.ObjectPath][]chan struct{}
@@ -59,26 +63,36 @@ type Manager struct {
 
 // New returns a Manager using conn (the system bus).
 func New(conn *dbus.Conn) *Manager {
-	return &Manager{conn: conn, jobs: map[dbus.ObjectPath]chan string{}, changes: map[dbus.ObjectPath][]chan struct{}{}}
+	return &Manager{conn: conn, owner: nameowner.New(busName), jobs: map[dbus.ObjectPath]chan string{},
+		changes: map[dbus.ObjectPath][]chan struct{}{}}
 }
 
 // Subscribe starts following jobs and unit changes; StartTransientUnit and
-// WaitExit need it. Call it once.
+// WaitExit need it. Call it once. Signals count only when systemd sent
+// them: any user may send a JobRemoved, to everyone or to us alone.
 func (m *Manager) Subscribe(ctx context.Context) error {
 	conn := m.conn
-	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("JobRemoved")); err != nil {
+	ch := make(chan *dbus.Signal, 64)
+	conn.Signal(ch)
+	if err := m.owner.Follow(ctx, conn); err != nil {
+		conn.RemoveSignal(ch)
+		return fmt.Errorf("systemd: %w", err)
+	}
+	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface(managerIf), dbus.WithMatchMember("JobRemoved"),
+		dbus.WithMatchSender(busName)); err != nil {
+		conn.RemoveSignal(ch)
 		return fmt.Errorf("systemd: match JobRemoved: %w", err)
 	}
 	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface(propsIf), dbus.WithMatchMember("PropertiesChanged"),
 		dbus.WithMatchSender(busName)); err != nil {
+		conn.RemoveSignal(ch)
 		return fmt.Errorf("systemd: match PropertiesChanged: %w", err)
 	}
 	// Without Subscribe, systemd does not emit JobRemoved to us.
 	if err := conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".Subscribe", 0).Store(); err != nil {
+		conn.RemoveSignal(ch)
 		return fmt.Errorf("systemd: subscribe: %w", err)
 	}
-	ch := make(chan *dbus.Signal, 64)
-	conn.Signal(ch)
 	go m.dispatch(ch)
 	return nil
 }
@@ -94,6 +108,9 @@ func (m *Manager) StopUnit(ctx context.Context, unit string) error {
 
 func (m *Manager) dispatch(ch chan *dbus.Signal) {
 	for sig := range ch {
+		if m.owner.Update(sig) || !m.owner.Is(sig.Sender) {
+			continue
+		}
 		switch sig.Name {
 		case managerIf + ".JobRemoved":
 			var id uint32

@@ -3,7 +3,6 @@ package systemd
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -518,16 +517,11 @@ func TestDispatchSkipsMalformedAndUnknownJobRemoved(t *testing.T) {
 	}
 }
 
-// KNOWN BUG, skipped unless NSPAWN_TRAY_KNOWN_BUGS is set: the JobRemoved
-// match has no sender and dispatch does not check one, so any user on the
-// system bus (whose default policy lets everyone send signals) can answer
-// a start job before systemd does. Job paths are sequential, so the next
-// one is easy to guess. Here an unprivileged connection reports "failed"
-// for a job systemd completes with "done", and the start believes it.
+// Any user on the system bus (whose default policy lets everyone send
+// signals) can send a JobRemoved, and job paths are sequential, so the next
+// one is easy to guess. Here an unprivileged connection reports "failed" for
+// a job systemd completes with "done": the start must not believe it.
 func TestStartTransientUnitIgnoresJobRemovedFromOthers(t *testing.T) {
-	if os.Getenv("NSPAWN_TRAY_KNOWN_BUGS") == "" {
-		t.Skip("known bug: JobRemoved is taken from any sender; set NSPAWN_TRAY_KNOWN_BUGS=1 to run")
-	}
 	b := bustest.New(t)
 	fake := bustest.NewSystemd(t, b.Conn(t))
 	m := New(b.Conn(t))
