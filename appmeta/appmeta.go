@@ -64,6 +64,10 @@ type Metadata struct {
 	// it is a plain icon name (iconNameRE).
 	Entry desktopfiles.Entry
 	Icons []Icon
+	// Sources are the paths in the image (relative to it) that Extract
+	// looked at, present or not: the result can only change when one of
+	// them does (see Stamp).
+	Sources []string
 }
 
 // Options name an image's own desktop file explicitly (from the app
@@ -97,21 +101,26 @@ func Extract(imageDir string, execArgv0 string, opts Options) (Metadata, error) 
 		parsed desktopfiles.Parsed
 		err    error
 	)
+	var sources []string
 	if opts.DesktopFile != "" {
+		sources = []string{applicationsDir + "/" + opts.DesktopFile}
 		id, parsed, err = readNamed(imageDir, opts.DesktopFile)
 	} else {
-		id, parsed, err = findByExec(imageDir, execArgv0)
+		id, parsed, sources, err = findByExec(imageDir, execArgv0)
 	}
 	if err != nil {
 		return Metadata{}, err
 	}
 	if id == "" {
-		return Metadata{}, nil
+		return Metadata{Sources: sources}, nil
 	}
-	md := Metadata{DesktopID: id, Entry: desktopfiles.Sanitize(parsed.Entry)}
+	md := Metadata{DesktopID: id, Entry: desktopfiles.Sanitize(parsed.Entry), Sources: sources}
 	if !iconNameRE.MatchString(md.Entry.Icon) {
 		md.Entry.Icon = ""
 		return md, nil
+	}
+	for _, c := range iconCandidates(md.Entry.Icon) {
+		md.Sources = append(md.Sources, c.rel)
 	}
 	md.Icons = findIcons(imageDir, md.Entry.Icon)
 	return md, nil
@@ -132,24 +141,28 @@ func readNamed(imageDir, file string) (string, desktopfiles.Parsed, error) {
 	return strings.TrimSuffix(file, ".desktop"), p, nil
 }
 
-func findByExec(imageDir, execArgv0 string) (string, desktopfiles.Parsed, error) {
+// findByExec also returns the paths it looked at: the directory and each
+// desktop file read.
+func findByExec(imageDir, execArgv0 string) (string, desktopfiles.Parsed, []string, error) {
 	if execArgv0 == "" {
-		return "", desktopfiles.Parsed{}, nil
+		return "", desktopfiles.Parsed{}, nil, nil
 	}
+	sources := []string{applicationsDir}
 	names, err := openat2.ReadDirInRoot(imageDir, applicationsDir, maxDirEntries)
 	if errors.Is(err, openat2.ErrRoot) {
-		return "", desktopfiles.Parsed{}, err
+		return "", desktopfiles.Parsed{}, nil, err
 	}
 	if err != nil {
 		// Missing, not a directory, a symlink loop: the image simply has
 		// no usable desktop file.
-		return "", desktopfiles.Parsed{}, nil
+		return "", desktopfiles.Parsed{}, sources, nil
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		if desktopfiles.ValidFileID(name) != nil {
 			continue
 		}
+		sources = append(sources, applicationsDir+"/"+name)
 		data, err := openat2.ReadFileInRoot(imageDir, applicationsDir+"/"+name, MaxDesktopFileBytes)
 		if err != nil {
 			continue
@@ -162,10 +175,10 @@ func findByExec(imageDir, execArgv0 string) (string, desktopfiles.Parsed, error)
 			continue
 		}
 		if desktopfiles.MatchesExec(p, execArgv0) {
-			return strings.TrimSuffix(name, ".desktop"), p, nil
+			return strings.TrimSuffix(name, ".desktop"), p, sources, nil
 		}
 	}
-	return "", desktopfiles.Parsed{}, nil
+	return "", desktopfiles.Parsed{}, sources, nil
 }
 
 // iconCandidate is one place an icon may be, with the format it must have.
@@ -215,4 +228,22 @@ func findIcons(imageDir, name string) []Icon {
 		out = append(out, Icon{Name: name, SizeDir: sizeDir, Ext: c.ext, Data: data})
 	}
 	return out
+}
+
+// Stamp identifies the state of rels in the image at imageDir: for each,
+// its inode, size, and change and modification times, or that it is
+// missing. Equal stamps mean Extract would read the same files (a file
+// rewritten within one timestamp tick, keeping its size, goes unnoticed).
+func Stamp(imageDir string, rels []string) string {
+	var b strings.Builder
+	for _, rel := range rels {
+		st, err := openat2.StatInRoot(imageDir, rel)
+		if err != nil {
+			fmt.Fprintf(&b, "%s -\n", rel)
+			continue
+		}
+		fmt.Fprintf(&b, "%s %d:%d %d %d.%d %d.%d\n", rel, st.Dev, st.Ino, st.Size,
+			st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return b.String()
 }

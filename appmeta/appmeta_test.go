@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,7 +350,7 @@ func TestExtractExecMatching(t *testing.T) {
 	}
 	// No match: not an error, empty metadata.
 	md, err = extract(t, image, "/usr/bin/nothing", Options{})
-	if err != nil || !reflect.DeepEqual(md, Metadata{}) {
+	if err != nil || md.DesktopID != "" || !reflect.DeepEqual(md.Entry, Metadata{}.Entry) || md.Icons != nil {
 		t.Fatalf("no match: %+v, %v", md, err)
 	}
 	// Explicit desktop file wins even though its Exec differs, and even
@@ -379,7 +380,7 @@ func TestExtractExecMatching(t *testing.T) {
 func TestExtractNoApplicationsDir(t *testing.T) {
 	image := t.TempDir()
 	md, err := extract(t, image, "/usr/bin/app", Options{})
-	if err != nil || !reflect.DeepEqual(md, Metadata{}) {
+	if err != nil || !reflect.DeepEqual(md, Metadata{Sources: []string{applicationsDir}}) {
 		t.Fatalf("empty image: %+v, %v", md, err)
 	}
 	// applications is a file, or a link loop: still just nothing found.
@@ -521,5 +522,51 @@ X-Desktop-File-Install-Version=0.26
 	md, err = extract(t, image, "/usr/bin/uxterm", Options{})
 	if err != nil || md.DesktopID != "debian-uxterm" {
 		t.Fatalf("uxterm: %q, %v", md.DesktopID, err)
+	}
+}
+
+// Sources name every file the result came from, present or not, so that a
+// cache can tell when it is stale (Stamp).
+func TestExtractSourcesAndStamp(t *testing.T) {
+	image := t.TempDir()
+	tree(t, image, map[string]string{
+		"usr/share/applications/a.desktop": "[Desktop Entry]\nType=Application\nName=A\nExec=/usr/bin/other\n",
+		"usr/share/applications/b.desktop": "[Desktop Entry]\nType=Application\nName=B\nExec=/usr/bin/app\nIcon=b\n",
+	})
+	md, err := extract(t, image, "/usr/bin/app", Options{})
+	if err != nil || md.DesktopID != "b" {
+		t.Fatalf("extract: %+v, %v", md, err)
+	}
+	for _, want := range []string{applicationsDir, applicationsDir + "/a.desktop", applicationsDir + "/b.desktop",
+		hicolorDir + "/48x48/apps/b.png", pixmapsDir + "/b.xpm"} {
+		if !slices.Contains(md.Sources, want) {
+			t.Errorf("Sources lacks %s: %v", want, md.Sources)
+		}
+	}
+	stamp := Stamp(image, md.Sources)
+	if Stamp(image, md.Sources) != stamp {
+		t.Fatal("Stamp differs with nothing changed")
+	}
+	changes := []func(){
+		// An icon that was missing appears.
+		func() { tree(t, image, map[string]string{pixmapsDir + "/b.xpm": "/* XPM */"}) },
+		// A desktop file that did not match is rewritten in place.
+		func() {
+			os.WriteFile(filepath.Join(image, applicationsDir, "a.desktop"), []byte("[Desktop Entry]\nType=Application\nName=A\nExec=/usr/bin/app\n\n"), 0o644)
+		},
+		// The chosen one is replaced by a new file (dpkg's rename).
+		func() {
+			p := filepath.Join(image, applicationsDir, "b.desktop")
+			os.WriteFile(p+".new", []byte("[Desktop Entry]\nType=Application\nName=B2\nExec=/usr/bin/app\n"), 0o644)
+			os.Rename(p+".new", p)
+		},
+	}
+	for i, change := range changes {
+		change()
+		next := Stamp(image, md.Sources)
+		if next == stamp {
+			t.Errorf("change %d: Stamp unchanged", i)
+		}
+		stamp = next
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
@@ -73,5 +75,119 @@ func TestMetadataNamedDesktopFileMissing(t *testing.T) {
 	_, err := e.client(bustest.Alice).Metadata(context.Background(), "named")
 	if !errors.Is(err, launcher.ErrImageMissing) || !strings.Contains(err.Error(), `app "named": appmeta: desktop file gone.desktop`) {
 		t.Errorf("Metadata: %v, want ImageMissing naming the desktop file", err)
+	}
+}
+
+// Metadata needs no authorization: a repeated call must not make root read
+// and decode the image again while nothing changed, and any change to the
+// definition or to a file the answer came from must show.
+func TestMetadataIsCachedUntilTheDefinitionOrImageChanges(t *testing.T) {
+	e := newEnv(t)
+	img := filepath.Join(e.paths.Machines, "img")
+	desktop := filepath.Join(img, "usr/share/applications/x.desktop")
+	writeFile(t, desktop, "[Desktop Entry]\nType=Application\nName=One\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+	c := e.client(bustest.Mallory)
+	name := func() string {
+		t.Helper()
+		m, err := c.Metadata(context.Background(), "full")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Entry.Name
+	}
+	if got := name(); got != "One" {
+		t.Fatalf("name %q", got)
+	}
+	for range 20 {
+		name()
+	}
+	if n := e.svc.meta.extractions.Load(); n != 1 {
+		t.Errorf("21 calls with nothing changed read the image %d times, want 1", n)
+	}
+	for _, step := range []struct {
+		what   string
+		change func()
+		want   string
+	}{
+		{"the desktop file rewritten in place", func() {
+			writeFile(t, desktop, "[Desktop Entry]\nType=Application\nName=Two\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+		}, "Two"},
+		{"an icon that was missing added", func() {
+			writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"), string(pngIcon(t, 48)), 0o644)
+		}, "Two"},
+		{"the definition changed", func() {
+			e.app("full", fullApp+"[desktop]\nname = \"Three\"\n", 0o644)
+		}, ""},
+	} {
+		before := e.svc.meta.extractions.Load()
+		step.change()
+		got := name()
+		if e.svc.meta.extractions.Load() != before+1 {
+			t.Errorf("%s: the image was not read again", step.what)
+		}
+		if step.want != "" && got != step.want {
+			t.Errorf("%s: name %q, want %q", step.what, got, step.want)
+		}
+	}
+}
+
+// 200 calls at once from a user who may not launch anything: one read of
+// the image per app, at most maxExtractions reads at a time, and a launch
+// by someone else goes through meanwhile.
+func TestMetadataFloodIsBounded(t *testing.T) {
+	e := newEnv(t)
+	img := filepath.Join(e.paths.Machines, "img")
+	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"),
+		"[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"), string(pngIcon(t, 48)), 0o644)
+	for i := range 5 {
+		e.app(fmt.Sprintf("app%d", i), fullApp, 0o644)
+	}
+	// The bus lets a connection wait for at most 128 replies: four of them.
+	var clients []*launcher.Client
+	for range 4 {
+		clients = append(clients, launcher.NewClient(e.bus.ConnAs(t, bustest.Mallory, bustest.Mallory)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := clients[i%4].Metadata(context.Background(), fmt.Sprintf("app%d", i%5))
+			errs <- err
+		}()
+	}
+	if _, _, err := e.launch(bustest.Alice, "plain", launcher.Session{}); err != nil {
+		t.Errorf("a launch during the flood: %v", err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a Metadata call failed: %v", err)
+		}
+	}
+	if n := e.svc.meta.extractions.Load(); n != 5 {
+		t.Errorf("the image was read %d times for 5 apps", n)
+	}
+	if p := e.svc.meta.peak.Load(); p > maxExtractions {
+		t.Errorf("%d reads at once, at most %d allowed", p, maxExtractions)
+	}
+}
+
+func TestMetaCacheEvictsTheOldest(t *testing.T) {
+	c := newMetaCache()
+	for i := range 5 {
+		c.store(fmt.Sprintf("a%d", i), &metaEntry{size: maxCacheBytes / 3})
+	}
+	if c.bytes > maxCacheBytes {
+		t.Errorf("%d bytes kept, cap %d", c.bytes, maxCacheBytes)
+	}
+	if _, ok := c.entries["a4"]; !ok {
+		t.Error("the newest entry was evicted")
+	}
+	if _, ok := c.entries["a0"]; ok {
+		t.Error("the oldest entry was kept")
 	}
 }

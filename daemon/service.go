@@ -61,6 +61,7 @@ type Service struct {
 	machines *machined.Manager
 	units    *systemd.Manager
 	paths    Paths
+	meta     *metaCache
 
 	mu       sync.Mutex
 	inflight int
@@ -87,7 +88,7 @@ func New(ctx context.Context, dial Dial, p Paths) (*Service, error) {
 	}
 	return &Service{
 		conn: conn, fds: fds, auth: polkit.New(conn), machines: machined.New(conn), units: units,
-		paths: p, lastCall: time.Now(),
+		paths: p, meta: newMetaCache(), lastCall: time.Now(),
 	}, nil
 }
 

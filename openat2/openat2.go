@@ -203,3 +203,24 @@ func readDirInRoot(root, rel string, max int) ([]string, error) {
 	}
 	return names, nil
 }
+
+// StatInRoot is fstat of rel inside the tree at root, resolved like
+// ReadFileInRoot (the last component's symlink followed inside the tree).
+func StatInRoot(root, rel string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := checkRel(rel); err != nil {
+		return st, err
+	}
+	rootfd, err := openRoot(root)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(rootfd)
+	fd, err := Open(rootfd, rel, unix.O_PATH, InRoot)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(fd)
+	err = unix.Fstat(fd, &st)
+	return st, err
+}
