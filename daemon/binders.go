@@ -139,7 +139,7 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 	if !exists(s.paths.DBusProxy) {
 		return fail(launcher.ErrNameSessionResource, "app %q wants the session bus, but %s is not installed (xdg-dbus-proxy)", l.app.ID, s.paths.DBusProxy)
 	}
-	socket := filepath.Join(l.dir.Path(), "runtime", "bus")
+	socket := filepath.Join(l.runtime, "bus")
 	argv := []string{s.paths.DBusProxy, "unix:path=" + paths.RuntimeDir(s.paths.RunUser, u.UID) + "/bus", socket, "--filter"}
 	for _, name := range l.app.DBus {
 		argv = append(argv, "--talk="+name)
@@ -151,6 +151,9 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 		systemd.Prop("Group", strconv.FormatUint(uint64(u.GID), 10)),
 		systemd.Prop("Type", "exec"),
 		systemd.Prop("CollectMode", "inactive-or-failed"),
+		// One single-threaded process that copies messages.
+		systemd.Prop("TasksMax", uint64(16)),
+		systemd.Prop("MemoryMax", uint64(64<<20)),
 		systemd.Prop("ExecStart", []systemd.ExecCommand{{Path: argv[0], Argv: argv}}),
 	})
 	if err != nil {

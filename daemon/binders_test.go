@@ -192,7 +192,8 @@ func TestBindPulse(t *testing.T) {
 func TestBindSessionBus(t *testing.T) {
 	e := newEnv(t)
 	l := e.binderLaunch(config.App{DBus: []string{"org.freedesktop.Notifications", "org.example.*"}}, launcher.Session{})
-	mkdir(t, e.stagePath("runtime"))
+	l.runtime = e.stagePath("runtime")
+	mkdir(t, l.runtime)
 	if err := bindSessionBus(context.Background(), l); err != nil {
 		t.Fatal(err)
 	}

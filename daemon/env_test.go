@@ -83,6 +83,7 @@ func newEnv(t *testing.T) *env {
 	}
 	p := Paths{
 		Apps:       filepath.Join(root, "apps"),
+		Settings:   filepath.Join(root, "daemon.toml"), // absent: the defaults
 		Machines:   filepath.Join(root, "machines"),
 		Stage:      filepath.Join(root, "stage"),
 		Homes:      filepath.Join(root, "homes"),

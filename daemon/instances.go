@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -45,6 +46,31 @@ func (s *Service) list(ctx context.Context) ([]launcher.Instance, error) {
 		}
 	}
 	return out, nil
+}
+
+// countInstances counts uid's instances: the staging dirs holding a record
+// of uid's. A record whose unit systemd no longer knows, a minute after its
+// start, is a leftover (the daemon died mid-launch) and does not count.
+func (s *Service) countInstances(ctx context.Context, uid uint32) int {
+	entries, err := os.ReadDir(s.paths.Stage)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if machinename.CheckInstance(e.Name()) != nil {
+			continue
+		}
+		rec, err := s.readRecord(e.Name())
+		if err != nil || rec.UID != uid {
+			continue
+		}
+		if time.Since(rec.Since.Time()) > time.Minute && !s.units.Loaded(ctx, rec.Unit) {
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // readRecord reads the record of machine from its staging dir.

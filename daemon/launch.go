@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
@@ -24,16 +26,18 @@ const recordFile = "instance.json"
 // step fails; once systemd runs the unit, the unit's ExecStopPost owns the
 // cleanup and undo is dropped.
 type launch struct {
-	s       *Service
-	msg     dbus.Message
-	sender  string
-	session launcher.Session
-	app     config.App
-	user    stage.User
-	machine string
-	dir     *stage.Dir
-	spec    spec
-	undo    []func()
+	s        *Service
+	msg      dbus.Message
+	sender   string
+	session  launcher.Session
+	app      config.App
+	settings config.Settings
+	user     stage.User
+	machine  string
+	dir      *stage.Dir
+	runtime  string // the instance's runtime dir on the host
+	spec     spec
+	undo     []func()
 }
 
 // onFailure schedules f to run if the launch fails after this point; the
@@ -43,9 +47,7 @@ func (l *launch) onFailure(f func()) { l.undo = append(l.undo, f) }
 func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, dict map[string]dbus.Variant) (string, int32, error) {
 	l := &launch{s: s, msg: msg}
 	err := l.run(ctx, appID, dict)
-	if l.dir != nil {
-		l.dir.Close()
-	}
+	l.closeDirs()
 	if err != nil {
 		for i := len(l.undo) - 1; i >= 0; i-- {
 			l.undo[i]()
@@ -105,13 +107,15 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 	if l.user, err = hostUser(uid); err != nil {
 		return err
 	}
+	if l.settings, err = config.LoadSettings(s.paths.Settings); err != nil {
+		return fail(launcher.ErrNameFailed, "the daemon's settings are invalid: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
 	if l.machine, err = machinename.NewInstance(l.app.ID); err != nil {
 		return err
 	}
-	if l.dir, err = stage.Create(s.paths.Stage, l.machine); err != nil {
+	if err := l.claim(ctx); err != nil {
 		return err
 	}
-	l.onFailure(func() { _ = stage.Remove(s.paths.Stage, l.machine) })
 	u := l.user
 	l.spec = spec{App: l.app, Machine: l.machine, ImageDir: imageDir, Self: s.paths.Self, UID: u.UID, GID: u.GID,
 		Home: u.Home, Args: l.session.Args, Env: baseEnv(u.Name, u.Home, u.UID)}
@@ -130,16 +134,43 @@ func (l *launch) stageSession(ctx context.Context) error {
 	return nil
 }
 
-// startUnit writes the instance record and starts the transient unit that
-// runs nspawn; it returns once nspawn reported the payload running.
-func (l *launch) startUnit(ctx context.Context) error {
-	unit := unitName(l.machine)
-	rec := launcher.Instance{App: l.app.ID, UID: l.user.UID, Machine: l.machine, Unit: unit, Since: launcher.Now()}
+// claim creates the staging dir with the instance's record, unless the
+// user has as many instances as the settings allow. Counting and claiming
+// are one step, so concurrent launches cannot both take the last place.
+func (l *launch) claim(ctx context.Context) error {
+	s := l.s
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	if n := s.countInstances(ctx, l.user.UID); n >= l.settings.MaxInstancesPerUser {
+		return fail(launcher.ErrNameLimitReached, "you have %d instances running, the most allowed (max_instances_per_user in %s): stop one first (nspawn-tray ps, nspawn-tray stop)",
+			n, s.paths.Settings)
+	}
+	var err error
+	if l.dir, err = stage.Create(s.paths.Stage, l.machine); err != nil {
+		return err
+	}
+	l.onFailure(func() { _ = stage.Remove(s.paths.Stage, l.machine) })
+	rec := launcher.Instance{App: l.app.ID, UID: l.user.UID, Machine: l.machine, Unit: unitName(l.machine), Since: launcher.Now()}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	if _, err := l.dir.WriteFile(recordFile, data, 0o644); err != nil {
+	_, err = l.dir.WriteFile(recordFile, data, 0o644)
+	return err
+}
+
+func (l *launch) closeDirs() {
+	if l.dir != nil {
+		l.dir.Close()
+	}
+}
+
+// startUnit starts the transient unit that runs nspawn; it returns once
+// nspawn reported the payload running.
+func (l *launch) startUnit(ctx context.Context) error {
+	unit := unitName(l.machine)
+	memoryMax, err := memoryMax(l.settings.MemoryMax)
+	if err != nil {
 		return err
 	}
 	argv := nspawnArgv(l.s.paths.Nspawn, l.spec)
@@ -152,6 +183,8 @@ func (l *launch) startUnit(ctx context.Context) error {
 		// then, so Launch returns when the app is running.
 		systemd.Prop("Type", "notify"),
 		systemd.Prop("CollectMode", "inactive-or-failed"),
+		systemd.Prop("TasksMax", l.settings.TasksMax),
+		systemd.Prop("MemoryMax", memoryMax),
 		systemd.Prop("ExecStart", []systemd.ExecCommand{{Path: argv[0], Argv: argv}}),
 		// Runs however the unit ends: removes the staging dir and its mounts.
 		systemd.Prop("ExecStopPost", []systemd.ExecCommand{{Path: l.s.paths.Self,
@@ -227,12 +260,27 @@ func (l *launch) stageIdentity(context.Context) error {
 	if exists(l.s.paths.MachineID) {
 		sp.Binds = append(sp.Binds, bind{Src: l.s.paths.MachineID, Dst: "/etc/machine-id"})
 	}
-	runtime, err := dir.Mkdir("runtime", int(u.UID), int(u.GID), 0o700)
+	// What the user may write in the instance goes on a size-limited tmpfs:
+	// the runtime dir, and a home that goes away with the instance.
+	size, _, err := config.ParseSize(l.settings.ScratchSize)
 	if err != nil {
 		return err
 	}
-	sp.Binds = append(sp.Binds, bind{Src: runtime, Dst: sp.Env["XDG_RUNTIME_DIR"], RW: true})
-	home, err := l.home()
+	scratch, err := dir.MountTmpfs("scratch", size)
+	if err != nil {
+		return err
+	}
+	defer scratch.Close()
+	if l.runtime, err = scratch.Mkdir("runtime", int(u.UID), int(u.GID), 0o700); err != nil {
+		return err
+	}
+	sp.Binds = append(sp.Binds, bind{Src: l.runtime, Dst: sp.Env["XDG_RUNTIME_DIR"], RW: true})
+	home := ""
+	if l.app.Home {
+		home, err = appHome(l.s.paths.Homes, u.UID, u.GID, l.app.ID)
+	} else {
+		home, err = scratch.Mkdir("home", int(u.UID), int(u.GID), 0o700)
+	}
 	if err != nil {
 		return err
 	}
@@ -240,11 +288,15 @@ func (l *launch) stageIdentity(context.Context) error {
 	return nil
 }
 
-// home is the persistent per-app home, or a private empty one that goes
-// away with the instance.
-func (l *launch) home() (string, error) {
-	if l.app.Home {
-		return appHome(l.s.paths.Homes, l.user.UID, l.user.GID, l.app.ID)
+// memoryMax is the setting in bytes: a percentage is of the host's RAM.
+func memoryMax(setting string) (uint64, error) {
+	bytes, pct, err := config.ParseSize(setting)
+	if err != nil || pct == 0 {
+		return bytes, err
 	}
-	return l.dir.Mkdir("home", int(l.user.UID), int(l.user.GID), 0o700)
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0, fmt.Errorf("daemon: sysinfo: %w", err)
+	}
+	return uint64(si.Totalram) * uint64(si.Unit) / 100 * uint64(pct), nil
 }

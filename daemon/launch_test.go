@@ -241,7 +241,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--bind-ro=" + s + "/passwd:/etc/passwd",
 			"--bind-ro=" + s + "/group:/etc/group",
 			"--bind-ro=/etc/machine-id:/etc/machine-id",
-			"--bind=" + s + "/runtime:/run/user/65534",
+			"--bind=" + s + "/scratch/runtime:/run/user/65534",
 			"--bind=" + filepath.Join(e.paths.Homes, "65534", "full") + ":/home/nobody",
 			"--bind=" + s + "/X0:/tmp/.X11-unix/X0",
 			"--bind-ro=" + s + "/xauthority:/run/nspawn-tray/xauthority",
@@ -286,7 +286,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			t.Errorf("the proxy runs as %v:%v, want the caller", p.Props["User"].Value(), p.Props["Group"].Value())
 		}
 		want := []string{"/bin/true", "unix:path=" + e.paths.RunUser + "/65534/bus",
-			filepath.Join(e.paths.Stage, machine, "runtime", "bus"), "--filter", "--talk=org.freedesktop.Notifications"}
+			filepath.Join(e.paths.Stage, machine, "scratch", "runtime", "bus"), "--filter", "--talk=org.freedesktop.Notifications"}
 		if got := p.Argv("ExecStart"); !slices.Equal(got, want) {
 			t.Errorf("proxy ExecStart %q, want %q", got, want)
 		}
@@ -304,7 +304,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			t.Errorf("xauthority %x, %v; want the cookie as a FamilyWild entry", xauth, err)
 		}
 		checkOwner(t, filepath.Join(s, "xauthority"), bustest.Alice, 0o400)
-		checkOwner(t, filepath.Join(s, "runtime"), bustest.Alice, 0o700)
+		checkOwner(t, filepath.Join(s, "scratch", "runtime"), bustest.Alice, 0o700)
 		checkOwner(t, filepath.Join(e.paths.Homes, "65534", "full"), bustest.Alice, 0o700)
 		passwd, _ := os.ReadFile(filepath.Join(s, "passwd"))
 		if string(passwd) != "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/home/nobody:/bin/sh\n" {

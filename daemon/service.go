@@ -26,6 +26,7 @@ import (
 // open by fd below X11Sockets and RunUser.
 type Paths struct {
 	Apps       string // app definitions
+	Settings   string // the daemon's limits (config.Settings)
 	Machines   string // images
 	Stage      string // per-instance staging dirs
 	Homes      string // per-app persistent homes
@@ -41,6 +42,7 @@ type Paths struct {
 func DefaultPaths(self string) Paths {
 	return Paths{
 		Apps:       paths.AppsDir,
+		Settings:   paths.Settings,
 		Machines:   paths.Machines,
 		Stage:      paths.Instances,
 		Homes:      paths.Homes,
@@ -62,6 +64,9 @@ type Service struct {
 	units    *systemd.Manager
 	paths    Paths
 	meta     *metaCache
+	// claimMu makes counting a user's instances and claiming a staging dir
+	// one step.
+	claimMu sync.Mutex
 
 	mu       sync.Mutex
 	inflight int

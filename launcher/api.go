@@ -35,6 +35,7 @@ const (
 	ErrNameNoSuchInstance  = Interface + ".NoSuchInstance"
 	ErrNameSessionResource = Interface + ".SessionResource"
 	ErrNameFailed          = Interface + ".Failed"
+	ErrNameLimitReached    = Interface + ".LimitReached"
 	// The bus's own names, for a refused authorization.
 	ErrNameAccessDenied = "org.freedesktop.DBus.Error.AccessDenied"
 	ErrNameInteractive  = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
@@ -52,6 +53,7 @@ var (
 	ErrInvalidArgs     = errors.New("invalid arguments")
 	ErrSessionResource = errors.New("session resource refused")
 	ErrFailed          = errors.New("failed")
+	ErrLimitReached    = errors.New("limit reached")
 )
 
 // errorNames maps each service error name to its sentinel, both ways.
@@ -62,6 +64,7 @@ var errorNames = map[string]error{
 	ErrNameNoSuchInstance:  ErrNoSuchInstance,
 	ErrNameSessionResource: ErrSessionResource,
 	ErrNameFailed:          ErrFailed,
+	ErrNameLimitReached:    ErrLimitReached,
 	ErrNameAccessDenied:    ErrNotAuthorized,
 	ErrNameInteractive:     ErrNotAuthorized,
 	ErrNameServiceUnknown:  ErrNoDaemon,

@@ -12,6 +12,8 @@ import (
 const (
 	// AppsDir holds the admin's app definitions, one ID.toml per app.
 	AppsDir = "/etc/nspawn-tray/apps.d"
+	// Settings holds the daemon's limits on instances.
+	Settings = "/etc/nspawn-tray/daemon.toml"
 	// Machines holds the images, as machined and machinectl know them.
 	Machines = "/var/lib/machines"
 	// Instances holds one root-owned staging dir per running instance.

@@ -270,3 +270,49 @@ func (d *Dir) mkdir(name string, uid, gid int, mode os.FileMode) error {
 	}
 	return setOwnerMode(fd, uid, gid, m)
 }
+
+// MountTmpfs mounts a tmpfs of at most size bytes (and size/4096 inodes) on
+// a new directory d/name, root-owned 0755, nosuid and nodev, and returns it
+// as a Dir. What users may write in an instance (its runtime dir, a scratch
+// home) goes there: they cannot fill the host's /run, and Remove takes all
+// of it away with one unmount, however many files they made.
+func (d *Dir) MountTmpfs(name string, size uint64) (*Dir, error) {
+	sub, err := d.mountTmpfs(name, size)
+	if err != nil {
+		return nil, fmt.Errorf("stage: tmpfs %s/%s: %w", d.path, name, err)
+	}
+	return sub, nil
+}
+
+func (d *Dir) mountTmpfs(name string, size uint64) (*Dir, error) {
+	if err := validComponent(name); err != nil {
+		return nil, err
+	}
+	if size < 1<<20 {
+		return nil, fmt.Errorf("size %d: at least 1 MiB", size)
+	}
+	if err := unix.Mkdirat(d.fd, name, 0o700); err != nil {
+		return nil, fmt.Errorf("mkdir: %w", err)
+	}
+	tfd, err := openat2.Open(d.fd, name, unix.O_PATH|unix.O_DIRECTORY, openat2.StrictChild)
+	if err != nil {
+		return nil, err
+	}
+	opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755,uid=0,gid=0", size, max(size/4096, 1024))
+	err = unix.Mount("tmpfs", fmt.Sprintf("/proc/self/fd/%d", tfd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
+	unix.Close(tfd)
+	if err != nil {
+		return nil, fmt.Errorf("mount: %w", err)
+	}
+	// Into the new mount: RESOLVE_BENEATH without NO_XDEV.
+	fd, err := openat2.Open(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY, openat2.NoLinks|unix.RESOLVE_BENEATH)
+	if err != nil {
+		return nil, err
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		unix.Close(fd)
+		return nil, fmt.Errorf("not the tmpfs just mounted (%v)", err)
+	}
+	return &Dir{path: d.path + "/" + name, fd: fd}, nil
+}

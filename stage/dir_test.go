@@ -2,10 +2,12 @@ package stage
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -315,5 +317,61 @@ func TestUnescapeMountinfo(t *testing.T) {
 		if got := unescapeMountinfo(in); got != want {
 			t.Errorf("%q: got %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A user who may write in an instance's runtime dir must neither fill the
+// host's /run nor outrun the cleanup by adding files while it deletes.
+func TestMountTmpfsIsCappedAndRemovedInOneUnmount(t *testing.T) {
+	root, d := newDir(t)
+	scratch, err := d.MountTmpfs("scratch", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scratch.Close()
+	runtime, err := scratch.Mkdir("runtime", 1000, 1000, 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isMounted(t, scratch.Path()) {
+		t.Fatal("scratch is not a mount point")
+	}
+	// The cap holds: 2 MiB do not fit in 1 MiB.
+	err = os.WriteFile(filepath.Join(runtime, "big"), make([]byte, 2<<20), 0o600)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("writing 2 MiB into a 1 MiB scratch: %v, want ENOSPC", err)
+	}
+	for _, bad := range []uint64{0, 1 << 19} {
+		if _, err := d.MountTmpfs(fmt.Sprintf("small%d", bad), bad); err == nil || !strings.Contains(err.Error(), "at least 1 MiB") {
+			t.Errorf("a %d-byte tmpfs: %v, want refused", bad, err)
+		}
+	}
+	// Files keep coming while Remove runs; it still ends with nothing left.
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if os.WriteFile(filepath.Join(runtime, fmt.Sprintf("f%d", n)), nil, 0o600) == nil {
+				n++
+			}
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		os.WriteFile(filepath.Join(runtime, fmt.Sprintf("pre%d", i)), nil, 0o600)
+	}
+	if err := Remove(root, "app-0000000a"); err != nil {
+		t.Fatalf("Remove while files are added: %v", err)
+	}
+	close(stop)
+	t.Logf("%d files added during the removal", <-done)
+	if _, err := os.Lstat(filepath.Join(root, "app-0000000a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the staging dir is still there: %v", err)
 	}
 }

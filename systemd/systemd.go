@@ -180,6 +180,14 @@ type Exit struct {
 	Status int32
 }
 
+// Loaded reports whether systemd has unit loaded (an error counts as yes:
+// callers use it to tell leftovers, and must not drop a live one).
+func (m *Manager) Loaded(ctx context.Context, unit string) bool {
+	var path dbus.ObjectPath
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path)
+	return !errors.Is(mapError(err), ErrNoSuchUnit)
+}
+
 // The CLD_* codes of Exit.Code.
 const (
 	CodeExited = 1

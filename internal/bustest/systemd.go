@@ -97,9 +97,12 @@ func (s *Systemd) OnEnd(f func(Unit)) {
 // ended closes the descriptors the unit was given (StandardOutput…, as
 // systemd does once a unit is gone) and calls the OnEnd hook. s.mu is held.
 func (s *Systemd) ended(u *Unit) {
-	for _, v := range u.Props {
+	for k, v := range u.Props {
 		if fd, ok := v.Value().(dbus.UnixFD); ok {
+			// Once: a unit may end twice here (Exit, then StopUnit), and a
+			// number closed twice may be someone else's file by then.
 			unix.Close(int(fd))
+			delete(u.Props, k)
 		}
 	}
 	if f := s.onEnd; f != nil {
