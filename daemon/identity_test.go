@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/user"
@@ -109,5 +110,36 @@ func TestAppHomeRefuses(t *testing.T) {
 				t.Errorf("appHome = %s, %v; want an error containing %q", home, err, tc.err)
 			}
 		})
+	}
+}
+
+func TestAppMachineID(t *testing.T) {
+	host := []byte("0123456789abcdef0123456789abcdef\n")
+	a, err := appMachineID(host, 1000, "firefox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != 33 || a[32] != '\n' || a[12] != '4' || !strings.ContainsRune("89ab", rune(a[16])) {
+		t.Errorf("id %q is not a v4 UUID in machine-id form", a)
+	}
+	if bytes.Contains(a, host[:32]) {
+		t.Error("the app's id shows the host's")
+	}
+	again, _ := appMachineID(host, 1000, "firefox")
+	other, _ := appMachineID(host, 1000, "chromium")
+	user, _ := appMachineID(host, 1001, "firefox")
+	host2, _ := appMachineID([]byte("fedcba9876543210fedcba9876543210"), 1000, "firefox")
+	if !bytes.Equal(a, again) {
+		t.Error("the id is not stable")
+	}
+	for name, b := range map[string][]byte{"another app": other, "another user": user, "another host": host2} {
+		if bytes.Equal(a, b) {
+			t.Errorf("%s gets the same id", name)
+		}
+	}
+	for _, bad := range []string{"", "xyz", "0123456789abcdef"} {
+		if _, err := appMachineID([]byte(bad), 1000, "x"); err == nil {
+			t.Errorf("host id %q accepted", bad)
+		}
 	}
 }

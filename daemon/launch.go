@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"strings"
 
 	"github.com/godbus/dbus/v5"
@@ -255,10 +259,17 @@ func (l *launch) stageIdentity(context.Context) error {
 		}
 		sp.Binds = append(sp.Binds, bind{Src: path, Dst: "/" + f.image})
 	}
-	// D-Bus and PulseAudio clients identify the machine by its machine-id:
-	// the host's, read-only (a root-owned host file, not the user's).
-	if exists(l.s.paths.MachineID) {
-		sp.Binds = append(sp.Binds, bind{Src: l.s.paths.MachineID, Dst: "/etc/machine-id"})
+	// Apps see a machine-id of their own, not the host's (see appMachineID).
+	if hostID, err := os.ReadFile(l.s.paths.MachineID); err == nil {
+		id, err := appMachineID(hostID, u.UID, l.app.ID)
+		if err != nil {
+			return err
+		}
+		path, err := dir.WriteFile("machine-id", id, 0o444)
+		if err != nil {
+			return err
+		}
+		sp.Binds = append(sp.Binds, bind{Src: path, Dst: "/etc/machine-id"})
 	}
 	// What the user may write in the instance goes on a size-limited tmpfs:
 	// the runtime dir, and a home that goes away with the instance.
@@ -299,4 +310,27 @@ func memoryMax(setting string) (uint64, error) {
 		return 0, fmt.Errorf("daemon: sysinfo: %w", err)
 	}
 	return uint64(si.Totalram) * uint64(si.Unit) / 100 * uint64(pct), nil
+}
+
+// appMachineID is the machine-id an app sees: HMAC-SHA256, keyed with the
+// host's machine-id, of the user and the app, made a v4 UUID the way
+// systemd's sd_id128_get_machine_app_specific() does. systemd treats the
+// host's id as confidential (machine-id(5)): bound as it is, every app
+// could read one identifier shared by every program of the host, for
+// tracking and correlating. This one is stable for the user and the app
+// (apps that key licences or profiles on it keep working across launches),
+// differs between apps and users, and does not reveal the host's. D-Bus and
+// PulseAudio clients only compare it with their peer's to tell a local
+// server, which here is the filtering proxy's business anyway.
+func appMachineID(hostID []byte, uid uint32, app string) ([]byte, error) {
+	key, err := hex.DecodeString(strings.TrimSpace(string(hostID)))
+	if err != nil || len(key) != 16 {
+		return nil, fmt.Errorf("daemon: the host's machine-id is not 32 hex digits")
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "io.github.nspawn-tray\x00%d\x00%s", uid, app)
+	id := mac.Sum(nil)[:16]
+	id[6] = id[6]&0x0f | 0x40 // version 4
+	id[8] = id[8]&0x3f | 0x80 // variant 1
+	return []byte(hex.EncodeToString(id) + "\n"), nil
 }

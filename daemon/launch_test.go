@@ -240,7 +240,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--tmpfs=/home:mode=0755", "--bind-ro=/bin/true:/run/nspawn-tray/exec",
 			"--bind-ro=" + s + "/passwd:/etc/passwd",
 			"--bind-ro=" + s + "/group:/etc/group",
-			"--bind-ro=/etc/machine-id:/etc/machine-id",
+			"--bind-ro=" + s + "/machine-id:/etc/machine-id",
 			"--bind=" + s + "/scratch/runtime:/run/user/65534",
 			"--bind=" + filepath.Join(e.paths.Homes, "65534", "full") + ":/home/nobody",
 			"--bind=" + s + "/X0:/tmp/.X11-unix/X0",

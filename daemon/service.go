@@ -35,7 +35,7 @@ type Paths struct {
 	Self       string // this binary, bound read-only into every instance
 	Nspawn     string // systemd-nspawn
 	DBusProxy  string // xdg-dbus-proxy
-	MachineID  string // the host's machine-id, bound read-only
+	MachineID  string // the host's machine-id, from which each app's is derived
 }
 
 // DefaultPaths are the paths of an installed system; self is this binary.
