@@ -46,7 +46,8 @@ func syncMenu(ctx context.Context, appsDir string) (menusync.Result, error) {
 	if err != nil {
 		return menusync.Result{}, err
 	}
-	o := menusync.Options{AppsDir: appsDir, DataHome: xdg.DataHome, Launcher: self, Homes: paths.Homes, UID: uint32(os.Getuid())}
+	o := menusync.Options{AppsDir: appsDir, DataHome: xdg.DataHome, DataDirs: xdg.DataDirs, Launcher: self, Homes: paths.Homes,
+		UID: uint32(os.Getuid())}
 	if conn, err := systemBus(); err == nil {
 		defer conn.Close()
 		o.Source = launcher.NewClient(conn)

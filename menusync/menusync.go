@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
@@ -41,6 +43,9 @@ type Options struct {
 	UID   uint32
 	// Source gives each app's metadata; nil means definitions only.
 	Source Metadata
+	// DataDirs are $XDG_DATA_DIRS: an entry never takes the name of a
+	// desktop file there (the host's own apps).
+	DataDirs []string
 	// Refresh runs a cache tool (update-desktop-database,
 	// gtk-update-icon-cache) when present; nil runs them with os/exec.
 	Refresh func(name string, args ...string)
@@ -85,10 +90,7 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 				res.Warnings = append(res.Warnings, err.Error()+"; its entry uses the definition only")
 			}
 		}
-		file, entry, icons := entryFor(app, meta, o)
-		if _, taken := entries[file]; taken {
-			file = "nspawn-tray-" + app.ID + ".desktop"
-		}
+		file, entry, icons := entryFor(app, meta, o, entries)
 		entries[file] = entry
 		for rel, data := range icons {
 			iconFiles[rel] = data
@@ -119,11 +121,28 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
-// entryFor is the entry file name, its content and the icon files of app.
-func entryFor(app config.App, meta launcher.AppMetadata, o Options) (string, []byte, map[string][]byte) {
+// entryFor is the entry file name, its content and the icon files of app;
+// taken are the entries of the apps before it.
+func entryFor(app config.App, meta launcher.AppMetadata, o Options, taken map[string][]byte) (string, []byte, map[string][]byte) {
 	entry := desktopfiles.Override(meta.Entry, definitionEntry(app))
 	if entry.Name == "" {
 		entry.Name = app.Name
+	}
+	// The entry is named after the image's desktop file id, so desktops
+	// match its windows to it, unless that would shadow a host app's entry
+	// (a hostile image calling itself firefox.desktop would take over the
+	// host's Firefox and its MIME defaults) or another app took it. Then
+	// the name is ours, and StartupWMClass keeps the image's id for
+	// matching windows.
+	file := app.ID + ".desktop"
+	if id := meta.DesktopID; id != "" && desktopfiles.ValidFileID(id+".desktop") == nil {
+		file = id + ".desktop"
+		if _, dup := taken[file]; dup || hostHas(o.DataDirs, file) {
+			file = "nspawn-tray-" + app.ID + ".desktop"
+			if entry.StartupWMClass == "" {
+				entry.StartupWMClass = id
+			}
+		}
 	}
 	// Our icon names are ours alone, so they never shadow a host icon; the
 	// entry names them, and StartupWMClass and the desktop file id keep the
@@ -131,13 +150,12 @@ func entryFor(app config.App, meta launcher.AppMetadata, o Options) (string, []b
 	entry.Icon = "nspawn-tray"
 	icons := map[string][]byte{}
 	for _, i := range meta.Icons {
+		if !iconSizeRE.MatchString(i.SizeDir) || (i.Ext != "png" && i.Ext != "svg" && i.Ext != "xpm") {
+			continue // the daemon validated it; a wrong one must still not make a path
+		}
 		name := IconName(app.ID)
 		icons[filepath.Join("hicolor", i.SizeDir, "apps", name+"."+i.Ext)] = i.Data
 		entry.Icon = name
-	}
-	file := app.ID + ".desktop"
-	if meta.DesktopID != "" {
-		file = meta.DesktopID + ".desktop"
 	}
 	home := ""
 	if app.Home {
@@ -145,6 +163,19 @@ func entryFor(app config.App, meta launcher.AppMetadata, o Options) (string, []b
 	}
 	return file, desktopfiles.Render(desktopfiles.Ours{AppID: app.ID, Entry: desktopfiles.Sanitize(entry),
 		Launcher: o.Launcher, HomeDir: home}), icons
+}
+
+var iconSizeRE = regexp.MustCompile(`^([1-9][0-9]{0,3}x[1-9][0-9]{0,3}|scalable)$`)
+
+// hostHas reports whether a desktop file named file is in one of dataDirs'
+// applications dirs (a symlink or anything else there counts).
+func hostHas(dataDirs []string, file string) bool {
+	for _, d := range dataDirs {
+		if _, err := os.Lstat(filepath.Join(d, "applications", file)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // IconName is the icon name of app's own icons.

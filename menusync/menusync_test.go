@@ -499,3 +499,50 @@ func TestSyncDefaultRefreshRunsInstalledTools(t *testing.T) {
 
 // The fake must really satisfy the interface Sync takes.
 var _ menusync.Metadata = (*source)(nil)
+
+// An image's desktop file id must not take over a host app's entry (and
+// its MIME defaults): a hostile image naming itself firefox.desktop gets
+// an entry of our own name, which keeps the image's id for matching its
+// windows.
+func TestEntryNeverShadowsAHostEntry(t *testing.T) {
+	e := newEnv(t)
+	host := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(host, "applications"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(host, "applications", "firefox.desktop"), []byte("[Desktop Entry]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.DataDirs = []string{filepath.Join(t.TempDir(), "none"), host}
+	e.define(t, "evil", "")
+	e.define(t, "fine", "")
+	e.src.meta["evil"] = launcher.AppMetadata{DesktopID: "firefox", Entry: desktopfiles.Entry{Name: "Firefox"}}
+	e.src.meta["fine"] = launcher.AppMetadata{DesktopID: "org.example.Fine", Entry: desktopfiles.Entry{Name: "Fine"}}
+	res := e.sync(t)
+	if !slices.Equal(res.Entries.Written, []string{"nspawn-tray-evil.desktop", "org.example.Fine.desktop"}) {
+		t.Fatalf("written %v", res.Entries.Written)
+	}
+	data, _ := os.ReadFile(filepath.Join(e.data, "applications", "nspawn-tray-evil.desktop"))
+	if !strings.Contains(string(data), "\nStartupWMClass=firefox\n") {
+		t.Errorf("the renamed entry lost the image's id:\n%s", data)
+	}
+}
+
+// The daemon validated what Metadata returns; a wrong desktop id or icon
+// size still never becomes a path.
+func TestHostileMetadataMakesNoPath(t *testing.T) {
+	e := newEnv(t)
+	e.define(t, "app", "")
+	e.src.meta["app"] = launcher.AppMetadata{DesktopID: "../../evil", Icons: []launcher.Icon{
+		{Name: "x", SizeDir: "../../../x", Ext: "png", Data: []byte("a")},
+		{Name: "x", SizeDir: "48x48", Ext: "sh", Data: []byte("b")},
+		{Name: "x", SizeDir: "48x48", Ext: "png", Data: []byte("c")},
+	}}
+	res := e.sync(t)
+	if !slices.Equal(res.Entries.Written, []string{"app.desktop"}) {
+		t.Errorf("entries %v, want app.desktop", res.Entries.Written)
+	}
+	if !slices.Equal(res.Icons.Written, []string{"hicolor/48x48/apps/nspawn-tray.app.png"}) {
+		t.Errorf("icons %v, want only the valid one", res.Icons.Written)
+	}
+}
