@@ -23,8 +23,21 @@ func TestValidDBusName(t *testing.T) {
 		{"org.a1.B_2-x", true},
 		{"org.freedesktop.DBus.Foo", true}, // not the driver, just a name under it
 		{"org.freedesktop.systemd", true},  // not a prefix of systemd1...
-		{"org.freedesktop.portal.*", true}, // ...and does not cover it
-		{"org.freedesktop.secrets", true},  // admin's call
+		{"org.freedesktop.portal.*", false}, // covers the Flatpak and document portals
+		{"org.freedesktop.portal.Desktop", true},
+		{"org.freedesktop.secrets", false}, // the user's passwords
+		{"ca.desrt.dconf", false},
+		{"org.gnome.Shell", false},
+		{"org.gnome.Shell.Screenshot", false},
+		{"org.gnome.*", false}, // covers org.gnome.Shell
+		{"org.gnome.Terminal", false},
+		{"org.kde.klauncher5", false},
+		{"org.kde.plasmashell", false},
+		{"org.kde.KWin", false},
+		{"org.kde.kded6", false},
+		{"org.kde.kdeconnect", true},
+		{"org.gtk.vfs.Daemon", false},
+		{"org.freedesktop.impl.portal.desktop.gnome", false},
 		{"com.example.systemd1", true},
 		{"org.freedesktop", true}, // found by fuzzing: a name, not a wildcard; reaches nothing else     // only org.freedesktop.systemd1 is special
 		{long, true},

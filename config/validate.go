@@ -141,6 +141,18 @@ func validEnum(key, value string, allowed ...string) error {
 var dbusRefused = []struct{ prefix, why string }{
 	{"org.freedesktop.systemd1", "systemd --user can start processes outside the container"},
 	{"org.freedesktop.Flatpak", "the Flatpak session helper runs commands on the host, outside the container"},
+	{"org.freedesktop.portal.Flatpak", "the Flatpak portal spawns processes"},
+	{"org.freedesktop.portal.Documents", "the document portal exports the user's files"},
+	{"org.freedesktop.impl.portal", "portal backends are for xdg-desktop-portal alone; list org.freedesktop.portal.Desktop"},
+	{"ca.desrt.dconf", "dconf writes the user's settings, which run commands (keybindings, autostart, terminal profiles)"},
+	{"org.gnome.Shell", "GNOME Shell evaluates JavaScript and starts programs"},
+	{"org.gnome.Terminal", "it opens terminals that run commands on the host"},
+	{"org.kde.klauncher", "KLauncher starts programs on the host"},
+	{"org.kde.plasmashell", "Plasma evaluates scripts"},
+	{"org.kde.KWin", "KWin loads scripts"},
+	{"org.kde.kded", "kded loads modules"},
+	{"org.freedesktop.secrets", "the Secret Service hands out the user's stored passwords"},
+	{"org.gtk.vfs", "gvfs opens the user's files and network shares"},
 }
 
 // ValidDBusName reports whether name may be passed to xdg-dbus-proxy as

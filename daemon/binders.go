@@ -139,11 +139,13 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 	if !exists(s.paths.DBusProxy) {
 		return fail(launcher.ErrNameSessionResource, "app %q wants the session bus, but %s is not installed (xdg-dbus-proxy)", l.app.ID, s.paths.DBusProxy)
 	}
-	socket := filepath.Join(l.runtime, "bus")
-	argv := []string{s.paths.DBusProxy, "unix:path=" + paths.RuntimeDir(s.paths.RunUser, u.UID) + "/bus", socket, "--filter"}
-	for _, name := range l.app.DBus {
-		argv = append(argv, "--talk="+name)
+	if l.app.Network == config.NetworkHost && busBypassable(l.session.SessionBus) {
+		return fail(launcher.ErrNameSessionResource, "app %q would reach your session bus (%s) without the filter, through the host's network: "+
+			"give it network = \"none\" or dbus = [], or run a session bus on a path (dbus-user-session)", l.app.ID, l.session.SessionBus)
 	}
+	socket := filepath.Join(l.runtime, "bus")
+	argv := append([]string{s.paths.DBusProxy, "unix:path=" + paths.RuntimeDir(s.paths.RunUser, u.UID) + "/bus", socket},
+		proxyArgs(l.app.DBus)...)
 	unit := proxyUnitName(l.machine)
 	err := s.units.StartTransientUnit(ctx, unit, []systemd.Property{
 		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: session bus proxy for %s", l.machine)),

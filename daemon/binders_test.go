@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
@@ -201,8 +202,8 @@ func TestBindSessionBus(t *testing.T) {
 		t.Errorf("env %v", got)
 	}
 	unit := proxyUnitName(binderMachine)
-	want := []string{"/bin/true", "unix:path=" + e.paths.RunUser + "/65534/bus", e.stagePath("runtime/bus"), "--filter",
-		"--talk=org.freedesktop.Notifications", "--talk=org.example.*"}
+	want := append([]string{"/bin/true", "unix:path=" + e.paths.RunUser + "/65534/bus", e.stagePath("runtime/bus")},
+		proxyArgs([]string{"org.freedesktop.Notifications", "org.example.*"})...)
 	if got := e.startedUnit(unit).Argv("ExecStart"); !slices.Equal(got, want) {
 		t.Errorf("proxy argv %q, want %q", got, want)
 	}
@@ -221,5 +222,32 @@ func TestBindSessionBusWithoutNames(t *testing.T) {
 	l := e.binderLaunch(config.App{}, launcher.Session{})
 	if err := bindSessionBus(context.Background(), l); err != nil || len(e.started()) != 0 || len(added(l)) != 0 {
 		t.Errorf("bindSessionBus without names: %v, units %v, env %v; want nothing", err, e.started(), added(l))
+	}
+}
+
+// On an abstract socket (or TCP) the session bus is reachable without the
+// proxy by any process sharing the host's network: such an app is refused
+// its bus, and told how to get it.
+func TestSessionBusOnAnAbstractSocketIsRefusedWithHostNetwork(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		network string
+		ok      bool
+	}{{config.NetworkHost, false}, {config.NetworkNone, true}} {
+		l := e.binderLaunch(config.App{ID: "x", DBus: []string{"org.freedesktop.Notifications"}, Network: tc.network},
+			launcher.Session{SessionBus: "unix:abstract=/tmp/dbus-Xyz,guid=1"})
+		l.runtime = e.stagePath("runtime-" + tc.network)
+		mkdir(t, l.runtime)
+		err := bindSessionBus(context.Background(), l)
+		if tc.ok && err != nil {
+			t.Errorf("network %s: %v", tc.network, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "without the filter") || !strings.Contains(err.Error(), `network = "none"`)) {
+			t.Errorf("network %s: %v, want a refusal saying why and what to do", tc.network, err)
+		}
+		for _, f := range l.undo {
+			f()
+		}
+		stage.Remove(e.paths.Stage, binderMachine)
 	}
 }

@@ -286,7 +286,9 @@ func TestLaunchSucceeds(t *testing.T) {
 			t.Errorf("the proxy runs as %v:%v, want the caller", p.Props["User"].Value(), p.Props["Group"].Value())
 		}
 		want := []string{"/bin/true", "unix:path=" + e.paths.RunUser + "/65534/bus",
-			filepath.Join(e.paths.Stage, machine, "scratch", "runtime", "bus"), "--filter", "--talk=org.freedesktop.Notifications"}
+			filepath.Join(e.paths.Stage, machine, "scratch", "runtime", "bus"), "--filter", "--see=org.freedesktop.Notifications",
+			"--call=org.freedesktop.Notifications=org.freedesktop.Notifications.*@/org/freedesktop/Notifications",
+			"--broadcast=org.freedesktop.Notifications=org.freedesktop.Notifications.*@/org/freedesktop/Notifications"}
 		if got := p.Argv("ExecStart"); !slices.Equal(got, want) {
 			t.Errorf("proxy ExecStart %q, want %q", got, want)
 		}

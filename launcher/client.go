@@ -136,6 +136,10 @@ func SessionFromEnv(getenv func(string) string, hostname string) (Session, error
 			}
 		}
 	}
+	s.SessionBus = getenv("DBUS_SESSION_BUS_ADDRESS")
+	if len(s.SessionBus) > maxArgLen || !printableASCII(s.SessionBus) {
+		s.SessionBus = "" // not an address the daemon would take; it assumes the usual path
+	}
 	if w := getenv("WAYLAND_DISPLAY"); w != "" {
 		// An absolute WAYLAND_DISPLAY is fine when it is in XDG_RUNTIME_DIR.
 		if filepath.IsAbs(w) && filepath.Dir(w) == filepath.Clean(getenv("XDG_RUNTIME_DIR")) {

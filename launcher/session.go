@@ -19,6 +19,9 @@ type Session struct {
 	XCookie []byte
 	// WaylandDisplay is the socket name in the caller's XDG_RUNTIME_DIR.
 	WaylandDisplay string
+	// SessionBus is the caller's DBUS_SESSION_BUS_ADDRESS: the daemon
+	// refuses a bus an app could reach without the filter.
+	SessionBus string
 	// Args are appended to the app's exec.
 	Args []string
 	// Wait: reply only when the app has exited, with its status, and send
@@ -32,6 +35,7 @@ const (
 	keyDisplay        = "display"
 	keyXCookie        = "x11-cookie"
 	keyWaylandDisplay = "wayland-display"
+	keySessionBus     = "session-bus"
 	keyArgs           = "args"
 	keyWait           = "wait"
 	keyStdout         = "stdout"
@@ -61,6 +65,9 @@ func (s Session) Dict() map[string]dbus.Variant {
 	if s.WaylandDisplay != "" {
 		d[keyWaylandDisplay] = dbus.MakeVariant(s.WaylandDisplay)
 	}
+	if s.SessionBus != "" {
+		d[keySessionBus] = dbus.MakeVariant(s.SessionBus)
+	}
 	if len(s.Args) > 0 {
 		d[keyArgs] = dbus.MakeVariant(s.Args)
 	}
@@ -89,6 +96,8 @@ func ParseSession(d map[string]dbus.Variant) (Session, error) {
 			s.XCookie, err = exact[[]byte](v)
 		case keyWaylandDisplay:
 			s.WaylandDisplay, err = exact[string](v)
+		case keySessionBus:
+			s.SessionBus, err = exact[string](v)
 		case keyArgs:
 			s.Args, err = exact[[]string](v)
 		case keyWait:
@@ -137,6 +146,9 @@ func (s Session) Validate() error {
 	if s.WaylandDisplay != "" && !waylandRe.MatchString(s.WaylandDisplay) {
 		return fmt.Errorf("wayland display %q: want a socket name like wayland-0", s.WaylandDisplay)
 	}
+	if len(s.SessionBus) > maxArgLen || !printableASCII(s.SessionBus) {
+		return fmt.Errorf("session bus address: not printable ASCII of at most %d bytes", maxArgLen)
+	}
 	if len(s.Args) > maxArgs {
 		return fmt.Errorf("%d arguments, at most %d", len(s.Args), maxArgs)
 	}
@@ -160,6 +172,15 @@ func (s Session) DisplayNumber() string {
 		}
 	}
 	return n
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func containsNUL(s string) bool {

@@ -91,3 +91,30 @@ func FuzzParseSession(f *testing.F) {
 		}
 	})
 }
+
+func TestSessionBusAddress(t *testing.T) {
+	s, err := SessionFromEnv(func(k string) string {
+		return map[string]string{"DBUS_SESSION_BUS_ADDRESS": "unix:abstract=/tmp/dbus-x,guid=1"}[k]
+	}, "host")
+	if err != nil || s.SessionBus != "unix:abstract=/tmp/dbus-x,guid=1" {
+		t.Fatalf("SessionFromEnv: %+v, %v", s, err)
+	}
+	back, err := ParseSession(s.Dict())
+	if err != nil || back.SessionBus != s.SessionBus {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	for _, bad := range []string{"unix:path=/x\n", "unix:path=\x00", strings.Repeat("a", 4097), "ünix:path=/x"} {
+		if _, err := ParseSession(map[string]dbus.Variant{"session-bus": dbus.MakeVariant(bad)}); err == nil {
+			t.Errorf("session bus %q accepted", bad)
+		}
+		s, _ := SessionFromEnv(func(k string) string {
+			if k == "DBUS_SESSION_BUS_ADDRESS" {
+				return bad
+			}
+			return ""
+		}, "host")
+		if s.SessionBus != "" {
+			t.Errorf("SessionFromEnv kept %q", bad)
+		}
+	}
+}
