@@ -23,6 +23,7 @@ type appJSON struct {
 	Image string   `json:"image"`
 	Exec  []string `json:"exec"`
 	File  string   `json:"file"`
+	X11   string   `json:"x11"`
 }
 
 func appsFlags(fs *flag.FlagSet) Run {
@@ -48,7 +49,7 @@ func appsFlags(fs *flag.FlagSet) Run {
 func writeAppsJSON(w io.Writer, apps []config.App) error {
 	out := make([]appJSON, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, appJSON{ID: a.ID, Name: a.Name, Image: a.Image, Exec: a.Exec, File: a.File})
+		out = append(out, appJSON{ID: a.ID, Name: a.Name, Image: a.Image, Exec: a.Exec, File: a.File, X11: a.X11})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -61,15 +62,27 @@ func writeAppsTable(w io.Writer, apps []config.App, dir string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tIMAGE\tEXEC")
+	fmt.Fprintln(tw, "ID\tNAME\tIMAGE\tX11\tEXEC")
+	shared := false
 	for _, a := range apps {
 		args := make([]string, len(a.Exec))
 		for i, arg := range a.Exec {
 			args[i] = shellQuote(arg)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.ID, a.Name, a.Image, strings.Join(args, " "))
+		x11 := a.X11
+		if a.X11 == config.X11Host {
+			x11, shared = "host*", true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Name, a.Image, x11, strings.Join(args, " "))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if shared {
+		_, err := fmt.Fprintln(w, "* shares your X server: it can read your other windows and type into them (x11 = \"none\" turns it off)")
+		return err
+	}
+	return nil
 }
 
 // shellQuote shows an argv element so the list reads like a command line

@@ -160,8 +160,9 @@ func TestApps(t *testing.T) {
 
 	t.Run("table", func(t *testing.T) {
 		code, stdout, stderr := run(t, Program{}, "apps", "--dir", good)
-		want := "ID       NAME     IMAGE    EXEC\n" +
-			`spotify  Spotify  spotify  /usr/bin/spotify --uri 'it'\''s here' "a\x1bb"` + "\n"
+		want := "ID       NAME     IMAGE    X11    EXEC\n" +
+			`spotify  Spotify  spotify  host*  /usr/bin/spotify --uri 'it'\''s here' "a\x1bb"` + "\n" +
+			"* shares your X server: it can read your other windows and type into them (x11 = \"none\" turns it off)\n"
 		if code != 0 || stdout != want || stderr != "" {
 			t.Errorf("code %d, stderr %q, stdout:\n%s\nwant:\n%s", code, stderr, stdout, want)
 		}
@@ -172,7 +173,7 @@ func TestApps(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != 0 || stderr != "" {
 			t.Fatalf("code %d, stderr %q, %v:\n%s", code, stderr, err, stdout)
 		}
-		if len(got) != 1 || got[0].ID != "spotify" || got[0].Exec[2] != "it's here" || got[0].File != filepath.Join(good, "spotify.toml") {
+		if len(got) != 1 || got[0].ID != "spotify" || got[0].Exec[2] != "it's here" || got[0].File != filepath.Join(good, "spotify.toml") || got[0].X11 != "host" {
 			t.Errorf("got %+v", got)
 		}
 	})
@@ -207,4 +208,13 @@ func TestApps(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestAppsTableWithoutHostX11HasNoFootnote(t *testing.T) {
+	dir := writeApps(t, map[string]string{"cli.toml": "name = \"CLI\"\nimage = \"debian\"\nexec = [\"/bin/sh\"]\nx11 = \"none\"\n"})
+	code, stdout, _ := run(t, Program{}, "apps", "--dir", dir)
+	want := "ID   NAME  IMAGE   X11   EXEC\ncli  CLI   debian  none  /bin/sh\n"
+	if code != 0 || stdout != want {
+		t.Errorf("code %d, stdout:\n%s\nwant:\n%s", code, stdout, want)
+	}
 }
