@@ -78,6 +78,7 @@ func userCommands() []Command {
 		{Name: "stop", Summary: "Stop a running app instance, or all of yours of one app", Args: "MACHINE | --app APP", Flags: stopFlags},
 		{Name: "sync", Summary: "Write desktop entries and icons for the defined apps", Flags: syncFlags},
 		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP]", Flags: autostartFlags},
+		{Name: "pulse-filter", Summary: "Filter an app's connection to the sound server", Hidden: true, Flags: pulseFilterFlags},
 	}
 }
 
