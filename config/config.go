@@ -39,12 +39,13 @@ type App struct {
 	// X11 is X11Host (bind the user's X socket and cookie) or X11None.
 	// Default X11Host.
 	X11 string `toml:"x11"`
-	// Audio binds the user's PulseAudio native socket. Default true.
-	Audio bool `toml:"audio"`
-	// DBus lists the session-bus names the app may talk to through a
-	// filtering proxy (xdg-dbus-proxy --talk=NAME); see ValidDBusName. Nil
-	// or empty means no session bus at all. Default
-	// ["org.freedesktop.Notifications"].
+	// Audio is what the app may do with the user's sound server, through
+	// a filter of its protocol: AudioPlayback, AudioFull (recording too) or
+	// AudioNone. Default AudioPlayback.
+	Audio Audio `toml:"audio"`
+	// DBus lists the session-bus services the app may call through a
+	// filtering proxy; see ValidDBusName. Nil or empty means no session
+	// bus at all. Default ["org.freedesktop.Notifications"].
 	DBus []string `toml:"dbus"`
 	// Network is NetworkHost (share the host network) or NetworkNone
 	// (private network namespace with only loopback). Default NetworkHost.
@@ -66,6 +67,33 @@ const (
 	NetworkHost = "host"
 	NetworkNone = "none"
 )
+
+// Audio is the audio key: "playback", "full" or "none". The booleans of
+// earlier versions still read: true is "playback", false "none".
+type Audio string
+
+// Values of App.Audio.
+const (
+	AudioPlayback Audio = "playback"
+	AudioFull     Audio = "full"
+	AudioNone     Audio = "none"
+)
+
+// UnmarshalTOML takes a string or a boolean.
+func (a *Audio) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case bool:
+		*a = AudioNone
+		if v {
+			*a = AudioPlayback
+		}
+	case string:
+		*a = Audio(v)
+	default:
+		return fmt.Errorf("want \"playback\", \"full\" or \"none\"")
+	}
+	return nil
+}
 
 // defaultDBus returns the dbus names an app gets when its definition has no
 // dbus key: a new slice each time, so no App shares it.
@@ -437,7 +465,9 @@ func (a *App) checks() []check {
 		{"image", nil, func() []keyError { return one(ValidImage(a.Image)) }},
 		{"exec", nil, func() []keyError { return one(ValidExec(a.Exec)) }},
 		{"x11", func() { a.X11 = X11Host }, func() []keyError { return one(validEnum("x11", a.X11, X11Host, X11None)) }},
-		{"audio", func() { a.Audio = true }, func() []keyError { return nil }},
+		{"audio", func() { a.Audio = AudioPlayback }, func() []keyError {
+			return one(validEnum("audio", string(a.Audio), string(AudioPlayback), string(AudioFull), string(AudioNone)))
+		}},
 		{"dbus", func() { a.DBus = defaultDBus() }, func() []keyError { return one(validDBusNames(a.DBus)) }},
 		{"network", func() { a.Network = NetworkHost }, func() []keyError {
 			return one(validEnum("network", a.Network, NetworkHost, NetworkNone))

@@ -80,8 +80,10 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`:1: unknown key "nmae"`, `:2: key "image" must be a string, not an integer`}},
 
 		// New optional keys: wrong types, at their lines.
-		{"audio as string", "foo.toml", good + "\naudio = \"yes\"\n",
-			[]string{`foo.toml:5: key "audio" must be a boolean, not a string`}},
+		{"audio not a mode", "foo.toml", good + "\naudio = \"yes\"\n",
+			[]string{`foo.toml:5: invalid value "yes" for audio: must be one of "playback", "full", "none"`}},
+		{"audio as integer", "foo.toml", good + "\naudio = 1\n",
+			[]string{`foo.toml:5: key "audio" must be`}},
 		{"home as integer", "foo.toml", good + "home = 1\n",
 			[]string{`foo.toml:4: key "home" must be a boolean, not an integer`}},
 		{"x11 as boolean", "foo.toml", good + "x11 = false\n",

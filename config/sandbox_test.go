@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +23,8 @@ func TestValidDBusName(t *testing.T) {
 		{"a.b", true},
 		{"_a.b-c", true},
 		{"org.a1.B_2-x", true},
-		{"org.freedesktop.DBus.Foo", true}, // not the driver, just a name under it
-		{"org.freedesktop.systemd", true},  // not a prefix of systemd1...
+		{"org.freedesktop.DBus.Foo", true},  // not the driver, just a name under it
+		{"org.freedesktop.systemd", true},   // not a prefix of systemd1...
 		{"org.freedesktop.portal.*", false}, // covers the Flatpak and document portals
 		{"org.freedesktop.portal.Desktop", true},
 		{"org.freedesktop.secrets", false}, // the user's passwords
@@ -214,7 +216,7 @@ func TestValidEnvMessages(t *testing.T) {
 func valid() App {
 	return App{
 		ID: "spotify", Name: "Spotify", Image: "spotify", Exec: []string{"spotify"},
-		X11: X11Host, Audio: true, DBus: []string{"org.freedesktop.Notifications"},
+		X11: X11Host, Audio: AudioPlayback, DBus: []string{"org.freedesktop.Notifications"},
 		Network: NetworkHost, Home: true, Env: map[string]string{"GTK_THEME": "Adwaita"},
 	}
 }
@@ -241,7 +243,7 @@ func TestValidateNewFields(t *testing.T) {
 	}{
 		{"as built", func(a *App) {}, nil},
 		{"all off", func(a *App) {
-			a.X11, a.Audio, a.DBus, a.Network, a.Home, a.Env = X11None, false, nil, NetworkNone, false, nil
+			a.X11, a.Audio, a.DBus, a.Network, a.Home, a.Env = X11None, AudioNone, nil, NetworkNone, false, nil
 		}, nil},
 		{"empty dbus", func(a *App) { a.DBus = []string{} }, nil},
 		{"empty env", func(a *App) { a.Env = map[string]string{} }, nil},
@@ -303,7 +305,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if app.X11 != X11Host || !app.Audio || app.Network != NetworkHost || !app.Home || app.Env != nil ||
+	if app.X11 != X11Host || app.Audio != AudioPlayback || app.Network != NetworkHost || !app.Home || app.Env != nil ||
 		!slices.Equal(app.DBus, []string{"org.freedesktop.Notifications"}) {
 		t.Errorf("defaults not applied: %+v", app)
 	}
@@ -330,14 +332,14 @@ func TestLoadNewKeys(t *testing.T) {
 	}{
 		{"everything off", good + "x11 = \"none\"\naudio = false\ndbus = []\nnetwork = \"none\"\nhome = false\nenv = {}\n",
 			func(a App) bool {
-				return a.X11 == X11None && !a.Audio && len(a.DBus) == 0 && a.Network == NetworkNone && !a.Home && a.Env == nil
+				return a.X11 == X11None && a.Audio == AudioNone && len(a.DBus) == 0 && a.Network == NetworkNone && !a.Home && a.Env == nil
 			}},
 		{"empty dbus is not the default", good + "dbus = []\n",
-			func(a App) bool { return len(a.DBus) == 0 && a.X11 == X11Host && a.Audio && a.Home }},
+			func(a App) bool { return len(a.DBus) == 0 && a.X11 == X11Host && a.Audio == AudioPlayback && a.Home }},
 		{"explicit values", good + "x11 = \"host\"\naudio = true\nnetwork = \"host\"\nhome = true\n" +
 			"dbus = [\"org.mpris.MediaPlayer2.*\", \"org.freedesktop.Notifications\"]\n",
 			func(a App) bool {
-				return a.X11 == X11Host && a.Audio && a.Network == NetworkHost && a.Home &&
+				return a.X11 == X11Host && a.Audio == AudioPlayback && a.Network == NetworkHost && a.Home &&
 					slices.Equal(a.DBus, []string{"org.mpris.MediaPlayer2.*", "org.freedesktop.Notifications"})
 			}},
 		{"env table", good + "[env]\nGTK_THEME = \"Adwaita:dark\"\nEMPTY = ''\n",
@@ -378,6 +380,26 @@ func TestLoadNewKeySentinels(t *testing.T) {
 		_, err := Load(write(t, t.TempDir(), "foo.toml", tc.content))
 		if !errors.Is(err, tc.want) {
 			t.Errorf("Load(%q) = %v, want %v", tc.content, err, tc.want)
+		}
+	}
+}
+
+// audio takes its modes, and the booleans of earlier versions.
+func TestAudioModes(t *testing.T) {
+	for content, want := range map[string]Audio{
+		"":                       AudioPlayback,
+		"audio = true\n":         AudioPlayback,
+		"audio = false\n":        AudioNone,
+		"audio = \"playback\"\n": AudioPlayback,
+		"audio = \"full\"\n":     AudioFull,
+		"audio = \"none\"\n":     AudioNone,
+	} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "a.toml")
+		os.WriteFile(p, []byte("name = \"A\"\nimage = \"i\"\nexec = [\"/x\"]\n"+content), 0o644)
+		app, err := Load(p)
+		if err != nil || app.Audio != want {
+			t.Errorf("%q: %q, %v; want %q", content, app.Audio, err, want)
 		}
 	}
 }

@@ -26,7 +26,6 @@ import (
 const (
 	inExec       = "/run/nspawn-tray/exec"
 	inXauthority = "/run/nspawn-tray/xauthority"
-	inPulse      = "/run/nspawn-tray/pulse/native"
 	inPulseConf  = "/run/nspawn-tray/pulse/client.conf"
 	inWaylandDir = "/run/nspawn-tray/wayland"
 )
@@ -105,24 +104,45 @@ func bindWayland(_ context.Context, l *launch) error {
 	return nil
 }
 
-// bindPulse binds the user's PulseAudio (or pipewire-pulse) native socket,
-// with shared memory off.
-func bindPulse(_ context.Context, l *launch) error {
-	if !l.app.Audio {
+// bindPulse gives the app the user's PulseAudio (or pipewire-pulse)
+// through nspawn-tray's filter of the native protocol, running as the user
+// (pulsefilter): with the server's own socket an app could load modules
+// into it (module-ladspa-sink runs any .so), change other clients' streams
+// and the defaults, and neither server can restrict a client enough. The
+// filter's socket is in the instance's runtime dir, where libpulse looks
+// for it; shared memory stays off.
+func bindPulse(ctx context.Context, l *launch) error {
+	if l.app.Audio == config.AudioNone {
 		return nil
 	}
-	dir := paths.RuntimeDir(l.s.paths.RunUser, l.user.UID) + "/pulse"
-	// No sound server in this session: the app runs silent.
-	path, err := bindSocket(l, "PulseAudio", dir, "native", "pulse-native", true, l.user.UID)
-	if err != nil || path == "" {
+	s, u := l.s, l.user
+	dir := paths.RuntimeDir(s.paths.RunUser, u.UID) + "/pulse"
+	// The filter connects as the user, so this is not for access: it tells
+	// a missing sound server (the app runs silent) from one that is not
+	// what it claims, with a clear error.
+	sock, err := stage.OpenSocket(dir, "native", u.UID)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fail(launcher.ErrNameSessionResource, "PulseAudio: %v", err)
+	}
+	sock.Close()
+	listen := filepath.Join(l.runtime, "pulse", "native")
+	mode := "playback"
+	if l.app.Audio == config.AudioFull {
+		mode = "full"
+	}
+	argv := []string{s.paths.Self, "pulse-filter", "--upstream", dir + "/native", "--listen", listen, "--mode", mode}
+	if err := l.startUserHelper(ctx, pulseUnitName(l.machine), "PulseAudio filter", argv, listen); err != nil {
 		return err
 	}
 	conf, err := l.dir.WriteFile("pulse-client.conf", []byte("autospawn = no\nenable-shm = no\n"), 0o644)
 	if err != nil {
 		return err
 	}
-	l.spec.Binds = append(l.spec.Binds, bind{Src: path, Dst: inPulse, RW: true}, bind{Src: conf, Dst: inPulseConf})
-	l.spec.Env["PULSE_SERVER"] = "unix:" + inPulse
+	l.spec.Binds = append(l.spec.Binds, bind{Src: conf, Dst: inPulseConf})
+	l.spec.Env["PULSE_SERVER"] = "unix:" + l.spec.Env["XDG_RUNTIME_DIR"] + "/pulse/native"
 	l.spec.Env["PULSE_CLIENTCONFIG"] = inPulseConf
 	return nil
 }
@@ -146,37 +166,58 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 	socket := filepath.Join(l.runtime, "bus")
 	argv := append([]string{s.paths.DBusProxy, "unix:path=" + paths.RuntimeDir(s.paths.RunUser, u.UID) + "/bus", socket},
 		proxyArgs(l.app.DBus)...)
-	unit := proxyUnitName(l.machine)
+	if err := l.startUserHelper(ctx, proxyUnitName(l.machine), "session bus proxy", argv, socket); err != nil {
+		return err
+	}
+	l.spec.Env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + l.spec.Env["XDG_RUNTIME_DIR"] + "/bus"
+	return nil
+}
+
+// startUserHelper runs argv as the user in a transient unit named unit (a
+// filter between the app and the user's session), confined to talking
+// over unix sockets and writing only the instance's runtime dir, and waits
+// for it to create its socket there: the app must not start before it
+// exists, or its first connection fails. A later step failing stops it.
+func (l *launch) startUserHelper(ctx context.Context, unit, what string, argv []string, socket string) error {
+	s, u := l.s, l.user
 	err := s.units.StartTransientUnit(ctx, unit, []systemd.Property{
-		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: session bus proxy for %s", l.machine)),
+		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: %s for %s", what, l.machine)),
 		systemd.Prop("User", strconv.FormatUint(uint64(u.UID), 10)),
 		systemd.Prop("Group", strconv.FormatUint(uint64(u.GID), 10)),
 		systemd.Prop("Type", "exec"),
 		systemd.Prop("CollectMode", "inactive-or-failed"),
-		// One single-threaded process that copies messages.
+		// A filter that a hostile app talks to: if one of them is ever
+		// broken into, it holds no capability, sees no network, and can
+		// write nothing but the instance's runtime dir.
+		systemd.Prop("NoNewPrivileges", true),
+		systemd.Prop("CapabilityBoundingSet", uint64(0)),
+		systemd.Prop("ProtectSystem", "strict"),
+		systemd.Prop("ReadWritePaths", []string{l.runtime}),
+		systemd.Prop("PrivateNetwork", true),
+		systemd.Prop("RestrictAddressFamilies", struct {
+			Allow    bool
+			Families []string
+		}{true, []string{"AF_UNIX"}}),
+		systemd.Prop("LockPersonality", true),
 		systemd.Prop("TasksMax", uint64(16)),
 		systemd.Prop("MemoryMax", uint64(64<<20)),
-		systemd.Prop("ExecStart", []systemd.ExecCommand{{Path: argv[0], Argv: argv}}),
+		systemd.ExecProp("ExecStart", systemd.ExecCommand{Path: argv[0], Argv: argv}),
 	})
 	if err != nil {
 		return err
 	}
 	l.onFailure(func() { _ = s.units.StopUnit(context.Background(), unit) })
-	// The proxy creates its socket right after exec; the app must not start
-	// before it exists or its first connection fails.
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var st unix.Stat_t
 		if unix.Lstat(socket, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fail(launcher.ErrNameSessionResource, "the session bus proxy for %s did not come up", l.machine)
+			return fail(launcher.ErrNameSessionResource, "the %s for %s did not come up", what, l.machine)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	l.spec.Env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + l.spec.Env["XDG_RUNTIME_DIR"] + "/bus"
-	return nil
 }
 
 // readImageFile reads a file of the image (at most 1 MiB); a missing file

@@ -145,14 +145,15 @@ func TestBindWaylandRefuses(t *testing.T) {
 func TestBindPulse(t *testing.T) {
 	tests := []struct {
 		name   string
-		audio  bool
+		audio  config.Audio
 		socket bool
-		bound  bool
+		mode   string // the filter's, "" for none
 	}{
-		{"present", true, true, true},
+		{"playback", config.AudioPlayback, true, "playback"},
+		{"full", config.AudioFull, true, "full"},
 		// No sound server: the app runs silent, and that is no error.
-		{"absent", true, false, false},
-		{"app without audio", false, true, false},
+		{"absent", config.AudioPlayback, false, ""},
+		{"app without audio", config.AudioNone, true, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,29 +163,48 @@ func TestBindPulse(t *testing.T) {
 				sock = e.userSocket(bustest.Alice, "pulse/native", bustest.Alice)
 			}
 			l := e.binderLaunch(config.App{Audio: tc.audio}, launcher.Session{})
+			l.runtime = e.stagePath("runtime")
+			mkdir(t, l.runtime)
 			if err := bindPulse(context.Background(), l); err != nil {
 				t.Fatal(err)
 			}
-			if !tc.bound {
-				if len(l.spec.Binds) != 0 || len(added(l)) != 0 {
-					t.Errorf("bound %v, env %v; want nothing", l.spec.Binds, added(l))
+			unit := pulseUnitName(binderMachine)
+			if tc.mode == "" {
+				if len(l.spec.Binds) != 0 || len(added(l)) != 0 || slices.Contains(e.started(), unit) {
+					t.Errorf("bound %v, env %v, units %v; want nothing", l.spec.Binds, added(l), e.started())
 				}
 				return
 			}
-			want := []bind{{Src: e.stagePath("pulse-native"), Dst: inPulse, RW: true}, {Src: e.stagePath("pulse-client.conf"), Dst: inPulseConf}}
-			if !slices.Equal(l.spec.Binds, want) {
-				t.Errorf("binds %+v, want %+v", l.spec.Binds, want)
+			// The app never gets the server's socket: only the filter's,
+			// which runs as the user and connects upstream itself.
+			listen := filepath.Join(l.runtime, "pulse", "native")
+			want := []string{"/bin/true", "pulse-filter", "--upstream", sock, "--listen", listen, "--mode", tc.mode}
+			u := e.startedUnit(unit)
+			if got := u.Argv("ExecStart"); !slices.Equal(got, want) {
+				t.Errorf("filter argv %q, want %q", got, want)
 			}
-			if got := added(l); !maps.Equal(got, map[string]string{"PULSE_SERVER": "unix:" + inPulse, "PULSE_CLIENTCONFIG": inPulseConf}) {
+			if u.Props["User"].Value() != "65534" || u.Props["NoNewPrivileges"].Value() != true ||
+				u.Props["ProtectSystem"].Value() != "strict" || !slices.Equal(u.Props["ReadWritePaths"].Value().([]string), []string{l.runtime}) {
+				t.Errorf("the filter's unit is not confined to the user and the runtime dir: %v", u.Props)
+			}
+			if !slices.Equal(l.spec.Binds, []bind{{Src: e.stagePath("pulse-client.conf"), Dst: inPulseConf}}) {
+				t.Errorf("binds %+v, want only the client.conf", l.spec.Binds)
+			}
+			if got := added(l); !maps.Equal(got, map[string]string{"PULSE_SERVER": "unix:/run/user/65534/pulse/native", "PULSE_CLIENTCONFIG": inPulseConf}) {
 				t.Errorf("env %v", got)
-			}
-			if !sameInode(t, e.stagePath("pulse-native"), sock) {
-				t.Error("the staged socket is not the sound server's")
 			}
 			// Shared memory segments would not be reachable across the
 			// container boundary; autospawn would start a server inside.
 			if conf, _ := os.ReadFile(e.stagePath("pulse-client.conf")); string(conf) != "autospawn = no\nenable-shm = no\n" {
 				t.Errorf("client.conf %q", conf)
+			}
+			// A later step failing takes the filter down again.
+			if len(l.undo) != 1 {
+				t.Fatalf("%d undo steps, want the filter's stop", len(l.undo))
+			}
+			l.undo[0]()
+			if !slices.Contains(e.systemd.Stopped(), unit) {
+				t.Error("the undo step did not stop the filter")
 			}
 		})
 	}

@@ -221,17 +221,25 @@ func (e *env) userSocket(uid uint32, rel string, owner uint32) string {
 
 func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 	argv := u.Argv("ExecStart")
-	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") {
-		if len(argv) < 3 || argv[0] != e.paths.DBusProxy {
-			return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"not a proxy command line"})
+	if helper := strings.HasPrefix(u.Name, "nspawn-tray-dbus-"); helper || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") {
+		socket := ""
+		switch {
+		case helper && len(argv) >= 3 && argv[0] == e.paths.DBusProxy:
+			socket = argv[2]
+		case !helper && len(argv) >= 6 && argv[0] == e.paths.Self && argv[1] == "pulse-filter" && argv[4] == "--listen":
+			socket = argv[5]
+		default:
+			return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"not a helper command line"})
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if e.proxyNoSocket {
+		if e.proxyNoSocket && helper {
 			return "done", nil
 		}
-		// What xdg-dbus-proxy does first: listen on the path it was given.
-		l, err := net.Listen("unix", argv[2])
+		// What xdg-dbus-proxy and the filter do first: listen on the path
+		// they were given (the filter makes its directory).
+		os.MkdirAll(filepath.Dir(socket), 0o700)
+		l, err := net.Listen("unix", socket)
 		if err != nil {
 			return "", dbus.NewError("org.freedesktop.DBus.Error.Failed", []any{err.Error()})
 		}
@@ -251,7 +259,7 @@ func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 // onEnd does what the units' own commands do when they end: the proxy
 // closes its socket, the instance's ExecStopPost runs cleanup-instance.
 func (e *env) onEnd(u bustest.Unit) {
-	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") {
+	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") {
 		e.mu.Lock()
 		if l := e.proxies[u.Name]; l != nil {
 			l.Close()

@@ -117,16 +117,18 @@ func (s *Service) stop(ctx context.Context, msg dbus.Message, machine string) er
 	return nil
 }
 
-// Cleanup removes what a launch staged for machine: the session bus proxy
-// and the staging dir with its mounts. It runs as the instance unit's
+// Cleanup removes what a launch staged for machine: the session bus proxy,
+// the PulseAudio filter, and the staging dir with its mounts. It runs as the instance unit's
 // ExecStopPost, as root, however the unit ended.
 func Cleanup(ctx context.Context, conn *dbus.Conn, stageRoot, machine string) error {
 	if err := machinename.CheckInstance(machine); err != nil {
 		return fmt.Errorf("daemon: cleanup: %w", err)
 	}
-	err := systemd.New(conn).StopUnit(ctx, proxyUnitName(machine))
-	if err != nil && !errors.Is(err, systemd.ErrNoSuchUnit) {
-		return err
+	units := systemd.New(conn)
+	for _, unit := range []string{proxyUnitName(machine), pulseUnitName(machine)} {
+		if err := units.StopUnit(ctx, unit); err != nil && !errors.Is(err, systemd.ErrNoSuchUnit) {
+			return err
+		}
 	}
 	return stage.Remove(stageRoot, machine)
 }

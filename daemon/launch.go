@@ -189,10 +189,10 @@ func (l *launch) startUnit(ctx context.Context) error {
 		systemd.Prop("CollectMode", "inactive-or-failed"),
 		systemd.Prop("TasksMax", l.settings.TasksMax),
 		systemd.Prop("MemoryMax", memoryMax),
-		systemd.Prop("ExecStart", []systemd.ExecCommand{{Path: argv[0], Argv: argv}}),
+		systemd.ExecProp("ExecStart", systemd.ExecCommand{Path: argv[0], Argv: argv}),
 		// Runs however the unit ends: removes the staging dir and its mounts.
-		systemd.Prop("ExecStopPost", []systemd.ExecCommand{{Path: l.s.paths.Self,
-			Argv: []string{l.s.paths.Self, "cleanup-instance", l.machine}, IgnoreFailure: true}}),
+		systemd.ExecProp("ExecStopPost", systemd.ExecCommand{Path: l.s.paths.Self,
+			Argv: []string{l.s.paths.Self, "cleanup-instance", l.machine}, IgnoreFailure: true}),
 	}
 	if l.session.Wait {
 		// Keep the unit loaded until we have read how it ended.

@@ -25,17 +25,26 @@ var cookie = bytes.Repeat([]byte{0x5a}, 16)
 // units sorts the units asked for into the proxy and the instance of one
 // launch, and gives its machine ("" when no unit was asked for).
 func (e *env) units() (machine string, proxy, instance bool) {
+	machine, proxy, _, instance = e.allUnits()
+	return machine, proxy, instance
+}
+
+// allUnits is units with the PulseAudio filter.
+func (e *env) allUnits() (machine string, proxy, pulse, instance bool) {
 	for _, n := range e.started() {
 		switch {
 		case strings.HasPrefix(n, "nspawn-tray-dbus-"):
 			proxy = true
 			machine = strings.TrimSuffix(strings.TrimPrefix(n, "nspawn-tray-dbus-"), ".service")
+		case strings.HasPrefix(n, "nspawn-tray-pulse-"):
+			pulse = true
+			machine = strings.TrimSuffix(strings.TrimPrefix(n, "nspawn-tray-pulse-"), ".service")
 		case strings.HasPrefix(n, "nspawn-tray-"):
 			instance = true
 			machine = strings.TrimSuffix(strings.TrimPrefix(n, "nspawn-tray-"), ".service")
 		}
 	}
-	return machine, proxy, instance
+	return machine, proxy, pulse, instance
 }
 
 // Whatever step fails, the caller gets the error of that step and the host
@@ -58,7 +67,7 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 		errName string
 		msg     string
 		// Units asked for before the failure.
-		proxy, instance bool
+		pulse, proxy, instance bool
 	}{
 		{name: "unknown app", as: bustest.Alice, app: "nosuch",
 			want: launcher.ErrUnknownApp, errName: launcher.ErrNameUnknownApp, msg: `unknown app "nosuch"`},
@@ -110,10 +119,10 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 			want: launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "PulseAudio: "},
 		{name: "session bus proxy not installed", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) { withXAndPulse(e); e.svc.paths.DBusProxy = "/nonexistent/xdg-dbus-proxy" },
-			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "/nonexistent/xdg-dbus-proxy is not installed"},
+			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "/nonexistent/xdg-dbus-proxy is not installed", pulse: true},
 		{name: "session bus proxy never creates its socket", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) { withXAndPulse(e); e.proxyNoSocket = true },
-			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "did not come up", proxy: true},
+			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "did not come up", pulse: true, proxy: true},
 		{name: "StartTransientUnit refuses the instance", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) {
 				withX(e)
@@ -137,7 +146,7 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 				e.instanceStart = func(bustest.Unit) (string, *dbus.Error) { return "failed", nil }
 			},
 			want: launcher.ErrFailed, errName: launcher.ErrNameFailed, msg: `app "full" failed to start (journalctl -u nspawn-tray-full-`,
-			proxy: true, instance: true},
+			pulse: true, proxy: true, instance: true},
 		{name: "waited instance fails to start", as: bustest.Alice, app: "plain", session: launcher.Session{Wait: true},
 			setup: func(e *env) {
 				e.instanceStart = func(bustest.Unit) (string, *dbus.Error) { return "failed", nil }
@@ -158,13 +167,19 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 			if status != -1 {
 				t.Errorf("status %d with an error, want -1", status)
 			}
-			machine, proxy, instance := e.units()
-			if proxy != tc.proxy || instance != tc.instance {
-				t.Errorf("units asked for: %v; want proxy %v, instance %v", e.started(), tc.proxy, tc.instance)
+			machine, proxy, pulse, instance := e.allUnits()
+			if pulse != tc.pulse || proxy != tc.proxy || instance != tc.instance {
+				t.Errorf("units asked for: %v; want pulse %v, proxy %v, instance %v", e.started(), tc.pulse, tc.proxy, tc.instance)
 			}
-			if proxy {
-				bustest.Eventually(t, "the proxy is stopped", func() bool {
-					return slices.Contains(e.systemd.Stopped(), proxyUnitName(machine))
+			for _, helper := range []struct {
+				ran  bool
+				unit string
+			}{{proxy, proxyUnitName(machine)}, {pulse, pulseUnitName(machine)}} {
+				if !helper.ran {
+					continue
+				}
+				bustest.Eventually(t, helper.unit+" is stopped", func() bool {
+					return slices.Contains(e.systemd.Stopped(), helper.unit)
 				})
 			}
 			if instance && tc.session.Wait {
@@ -184,6 +199,9 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 			// the daemon undoing as well would race it.
 			if n := count(e.systemd.Stopped(), proxyUnitName(machine)); proxy && n != 1 {
 				t.Errorf("the proxy was stopped %d times, want once", n)
+			}
+			if n := count(e.systemd.Stopped(), pulseUnitName(machine)); pulse && n != 1 {
+				t.Errorf("the filter was stopped %d times, want once", n)
 			}
 		})
 	}
@@ -216,7 +234,7 @@ func TestLaunchWaitFailedStartUnrefs(t *testing.T) {
 func TestLaunchSucceeds(t *testing.T) {
 	e := newEnv(t)
 	xSock := e.x11("0", bustest.Alice)
-	pulse := e.userSocket(bustest.Alice, "pulse/native", bustest.Alice)
+	e.userSocket(bustest.Alice, "pulse/native", bustest.Alice)
 	e.polkit.Answer(launcher.ActionStopOwn, bustest.PolkitAnswer{Authorized: true})
 	ctx := context.Background()
 
@@ -228,7 +246,7 @@ func TestLaunchSucceeds(t *testing.T) {
 		t.Fatalf("launch = %q, %d; want full-XXXXXXXX, -1", machine, status)
 	}
 	unit := unitName(machine)
-	if got, want := e.started(), []string{proxyUnitName(machine), unit}; !slices.Equal(got, want) {
+	if got, want := e.started(), []string{pulseUnitName(machine), proxyUnitName(machine), unit}; !slices.Equal(got, want) {
 		t.Fatalf("units started %v, want %v", got, want)
 	}
 
@@ -245,7 +263,6 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--bind=" + filepath.Join(e.paths.Homes, "65534", "full") + ":/home/nobody",
 			"--bind=" + s + "/X0:/tmp/.X11-unix/X0",
 			"--bind-ro=" + s + "/xauthority:/run/nspawn-tray/xauthority",
-			"--bind=" + s + "/pulse-native:/run/nspawn-tray/pulse/native",
 			"--bind-ro=" + s + "/pulse-client.conf:/run/nspawn-tray/pulse/client.conf",
 			"--setenv=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/65534/bus",
 			"--setenv=DISPLAY=:0",
@@ -254,7 +271,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--setenv=LOGNAME=nobody",
 			"--setenv=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			"--setenv=PULSE_CLIENTCONFIG=/run/nspawn-tray/pulse/client.conf",
-			"--setenv=PULSE_SERVER=unix:/run/nspawn-tray/pulse/native",
+			"--setenv=PULSE_SERVER=unix:/run/user/65534/pulse/native",
 			"--setenv=SHELL=/bin/sh",
 			"--setenv=USER=nobody",
 			"--setenv=XAUTHORITY=/run/nspawn-tray/xauthority",
@@ -296,7 +313,7 @@ func TestLaunchSucceeds(t *testing.T) {
 
 	t.Run("staged files", func(t *testing.T) {
 		s := filepath.Join(e.paths.Stage, machine)
-		for bound, orig := range map[string]string{"X0": xSock, "pulse-native": pulse} {
+		for bound, orig := range map[string]string{"X0": xSock} {
 			if !sameInode(t, filepath.Join(s, bound), orig) {
 				t.Errorf("%s is not the session's socket %s bound", bound, orig)
 			}

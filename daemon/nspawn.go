@@ -86,6 +86,10 @@ func unitName(machine string) string { return "nspawn-tray-" + machine + ".servi
 // proxyUnitName is the transient service running the D-Bus proxy for machine.
 func proxyUnitName(machine string) string { return "nspawn-tray-dbus-" + machine + ".service" }
 
+// pulseUnitName is the transient service running the PulseAudio filter for
+// machine.
+func pulseUnitName(machine string) string { return "nspawn-tray-pulse-" + machine + ".service" }
+
 // baseEnv is the environment every app gets.
 func baseEnv(user, home string, uid uint32) map[string]string {
 	return map[string]string{

@@ -32,7 +32,7 @@ func golden(t *testing.T, name, got string) {
 
 func TestNspawnArgvGolden(t *testing.T) {
 	base := config.App{ID: "spotify", Name: "Spotify", Image: "spotify", Exec: []string{"/usr/bin/spotify", "--no-zygote"},
-		X11: config.X11Host, Audio: true, Network: config.NetworkHost, Home: true}
+		X11: config.X11Host, Audio: config.AudioPlayback, Network: config.NetworkHost, Home: true}
 	full := spec{
 		App: base, Machine: "spotify-0a1b2c3d", ImageDir: "/var/lib/machines/spotify", Self: "/usr/bin/nspawn-tray",
 		UID: 1000, GID: 1000, Home: "/home/alice",

@@ -73,7 +73,9 @@ func TestAliceLaunchesProbeAsHerself(t *testing.T) {
 		"CapAmb:\t0000000000000000\n", "NoNewPrivs:\t1\n",
 		"== uid_map\n         0          0      65536\n",
 		"HOME=/home/alice\n", "DISPLAY=:0\n", "XAUTHORITY=/run/nspawn-tray/xauthority\n",
-		"PULSE_SERVER=unix:/run/nspawn-tray/pulse/native\n",
+		// The audio filter's socket, in the instance's runtime dir: never
+		// the sound server's own.
+		"PULSE_SERVER=unix:/run/user/1000/pulse/native\n",
 		"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -89,10 +91,15 @@ func TestAliceLaunchesProbeAsHerself(t *testing.T) {
 			mounts[f[4]] = true
 		}
 	}
-	for _, want := range []string{"/", "/tmp/.X11-unix/X0", "/run/nspawn-tray/xauthority", "/run/nspawn-tray/pulse/native",
+	for _, want := range []string{"/", "/tmp/.X11-unix/X0", "/run/nspawn-tray/xauthority",
 		"/run/nspawn-tray/exec", "/etc/passwd", "/etc/group", "/home/alice", "/run/user/1000"} {
 		if !mounts[want] {
 			t.Errorf("no mount at %s", want)
+		}
+	}
+	for _, unwanted := range []string{"/run/nspawn-tray/pulse/native", "/run/user/1000/pulse/native"} {
+		if mounts[unwanted] {
+			t.Errorf("the sound server's socket is bound at %s", unwanted)
 		}
 	}
 	allowed := regexp.MustCompile(`^(/|/tmp|/tmp/\.X11-unix/X0|/run|/run/nspawn-tray/.*|/run/user/1000|/home|/home/alice|/etc/(passwd|group|resolv\.conf|hostname|hosts|localtime|machine-id)|/proc(/.*)?|/sys(/.*)?|/dev(/.*)?|/run/host(/.*)?|/run/systemd(/.*)?|/usr/share/zoneinfo.*)$`)

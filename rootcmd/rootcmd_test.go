@@ -195,7 +195,7 @@ func TestCleanupInstance(t *testing.T) {
 	})
 	// A unit already gone is what cleanup usually finds; nothing was
 	// staged under that name either.
-	t.Run("stops the instance's proxy", func(t *testing.T) {
+	t.Run("stops the instance's helpers", func(t *testing.T) {
 		if _, err := os.Stat("/run/nspawn-tray/instances/rootcmdtest-0badc0de"); err == nil {
 			t.Skip("a real instance of that name exists")
 		}
@@ -203,8 +203,9 @@ func TestCleanupInstance(t *testing.T) {
 		if code != 0 || stdout != "" || stderr != "" {
 			t.Errorf("code %d, stdout %q, stderr %q; want 0 and nothing", code, stdout, stderr)
 		}
-		if got := sd.Stopped(); !slices.Equal(got, []string{"nspawn-tray-dbus-rootcmdtest-0badc0de.service"}) {
-			t.Errorf("systemd was asked to stop %q, want the proxy unit", got)
+		want := []string{"nspawn-tray-dbus-rootcmdtest-0badc0de.service", "nspawn-tray-pulse-rootcmdtest-0badc0de.service"}
+		if got := sd.Stopped(); !slices.Equal(got, want) {
+			t.Errorf("systemd was asked to stop %q, want the proxy's and the filter's units", got)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/godbus/dbus/v5"
@@ -40,6 +41,22 @@ type Property struct {
 
 // Prop is shorthand for a Property.
 func Prop(name string, value any) Property { return Property{name, dbus.MakeVariant(value)} }
+
+// ExecProp is an Exec* property (ExecStart, ExecStopPost) whose commands
+// reach their programs byte for byte: systemd expands $NAME, ${NAME} and
+// $$ in each argument (a '$' must be written "$$"), even in a transient
+// unit's argv, so every '$' is doubled here.
+func ExecProp(name string, cmds ...ExecCommand) Property {
+	out := make([]ExecCommand, len(cmds))
+	for i, c := range cmds {
+		argv := make([]string, len(c.Argv))
+		for j, a := range c.Argv {
+			argv[j] = strings.ReplaceAll(a, "$", "$$")
+		}
+		out[i] = ExecCommand{Path: c.Path, Argv: argv, IgnoreFailure: c.IgnoreFailure}
+	}
+	return Prop(name, out)
+}
 
 // ExecCommand is one entry of ExecStart= and friends: a path and the full
 // argv (argv[0] included), never a shell string.
