@@ -52,6 +52,14 @@ rounds=$1 dir=$2 app=$3
 exec 3<"$dir"
 call() { busctl call --system io.github.nspawn_tray.Launcher1 /io/github/nspawn_tray/Launcher1 "$@" >/dev/null 2>&1; }
 I=io.github.nspawn_tray.Launcher1
+daemon=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s $I | cut -d'"' -f2)
+big=$(seq 1 4000 | tr '\n' ' ')
+deep="v v v v v v v v v v v v v v v v v v v v v v v v v v v v v v s deep"
+# Once: deep nesting, a big array, unicast signals (to the daemon alone).
+call $I Launch 'sa{sv}' "$app" 1 x $deep
+call $I Launch 'sa{sv}' "$app" 1 args as 4000 $big
+dbus-send --system --type=signal --dest="$daemon" /org/freedesktop/machine1 org.freedesktop.machine1.Manager.MachineNew string:x objpath:/x 2>/dev/null
+dbus-send --system --type=signal --dest="$daemon" /x io.github.nspawn_tray.Launcher1.Launch string:x 2>/dev/null
 i=0
 while [ $i -lt $rounds ]; do
 	call $I Launch 'sa{sv}' "$app" 1 stdout h 3
@@ -103,6 +111,25 @@ func TestHardeningDescriptorsInEveryShape(t *testing.T) {
 	// And it still works.
 	if out := launch(t, "alice", "probe"); !strings.HasPrefix(out, "probe-") {
 		t.Errorf("a launch after the attack: %q", out)
+	}
+}
+
+// An app on the user's X server can read and type into every other window:
+// apps says which ones are.
+func TestHardeningAppsMarksHostX11(t *testing.T) {
+	out := mustRun(t, "alice", "nspawn-tray", "apps")
+	xeyes, sleeper := "", ""
+	for _, line := range strings.Split(out, "\n") {
+		switch f := strings.Fields(line); {
+		case len(f) > 0 && f[0] == "xeyes":
+			xeyes = line
+		case len(f) > 0 && f[0] == "sleeper":
+			sleeper = line
+		}
+	}
+	if !strings.Contains(xeyes, " host* ") || !strings.Contains(sleeper, " none ") ||
+		!strings.Contains(out, "* shares your X server: it can read your other windows and type into them") {
+		t.Errorf("apps does not mark the apps on the host's X server:\n%s", out)
 	}
 }
 
