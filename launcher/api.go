@@ -118,3 +118,13 @@ type Icon struct {
 	Ext     string // "png", "svg" or "xpm"
 	Data    []byte
 }
+
+// AppStatus is one definition as the daemon sees it (Apps: a(ssss)).
+type AppStatus struct {
+	ID    string
+	Name  string
+	Image string
+	// Problem says, in words for the user, why the app cannot launch now:
+	// an invalid definition, a missing image. "" when it can.
+	Problem string
+}

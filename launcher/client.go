@@ -56,6 +56,48 @@ func (c *Client) List(ctx context.Context) ([]Instance, error) {
 	return out, nil
 }
 
+// Apps returns every definition with whether it can launch now. It needs
+// no authorization.
+func (c *Client) Apps(ctx context.Context) ([]AppStatus, error) {
+	call, err := c.call(ctx, "Apps")
+	if err != nil {
+		return nil, wrap("apps", err)
+	}
+	var out []AppStatus
+	if err := call.Store(&out); err != nil {
+		return nil, fmt.Errorf("apps: reply: %w", err)
+	}
+	return out, nil
+}
+
+// Wait waits until the caller's instance machine has ended and returns how
+// its app exited: its status, or 128+N for signal N. The instance may have
+// ended already (a while ago, or while the daemon restarted).
+func (c *Client) Wait(ctx context.Context, machine string) (int32, error) {
+	call, err := c.call(ctx, "Wait", machine)
+	if err != nil {
+		return -1, wrap("wait for "+machine, err)
+	}
+	var status int32
+	if err := call.Store(&status); err != nil {
+		return -1, fmt.Errorf("wait for %s: reply: %w", machine, err)
+	}
+	return status, nil
+}
+
+// Logs has the daemon write the last lines of the output of target (a
+// machine, or an app id: the caller's latest instance of it) to out; with
+// follow it goes on writing new lines until out's reader goes away or the
+// instance ends. It returns once the daemon started writing: read out's
+// other end until EOF.
+func (c *Client) Logs(ctx context.Context, target string, lines int, follow bool, out *os.File) error {
+	opts := map[string]dbus.Variant{"lines": dbus.MakeVariant(int32(lines)), "follow": dbus.MakeVariant(follow)}
+	if _, err := c.call(ctx, "Logs", target, opts, dbus.UnixFD(out.Fd())); err != nil {
+		return wrap("logs of "+target, err)
+	}
+	return nil
+}
+
 // Stop terminates the instance running as machine.
 func (c *Client) Stop(ctx context.Context, machine string) error {
 	if _, err := c.call(ctx, "Stop", machine); err != nil {

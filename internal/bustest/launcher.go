@@ -1,6 +1,7 @@
 package bustest
 
 import (
+	"os"
 	"sync"
 	"testing"
 
@@ -25,7 +26,10 @@ type LauncherCall struct {
 // List the instances set with SetInstances, Stop and Metadata nothing.
 type Launcher struct {
 	mu        sync.Mutex
+	apps      []launcher.AppStatus
 	instances []launcher.Instance
+	wait      func(LauncherCall) (int32, *dbus.Error)
+	logs      func(LauncherCall, *os.File) *dbus.Error
 	launch    func(LauncherCall) (string, int32, *dbus.Error)
 	stop      func(LauncherCall) *dbus.Error
 	metadata  func(LauncherCall) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error)
@@ -41,6 +45,28 @@ func NewLauncher(t testing.TB, conn *dbus.Conn) *Launcher {
 	}
 	own(t, conn, launcher.BusName)
 	return l
+}
+
+// SetApps sets what Apps answers.
+func (l *Launcher) SetApps(apps []launcher.AppStatus) {
+	l.mu.Lock()
+	l.apps = apps
+	l.mu.Unlock()
+}
+
+// OnWait sets Wait's answer; without it Wait answers 0.
+func (l *Launcher) OnWait(f func(LauncherCall) (int32, *dbus.Error)) {
+	l.mu.Lock()
+	l.wait = f
+	l.mu.Unlock()
+}
+
+// OnLogs sets what Logs does with the descriptor it was given (write the
+// lines, then close it); without it Logs writes nothing and closes it.
+func (l *Launcher) OnLogs(f func(LauncherCall, *os.File) *dbus.Error) {
+	l.mu.Lock()
+	l.logs = f
+	l.mu.Unlock()
 }
 
 // SetInstances sets what List answers.
@@ -124,4 +150,39 @@ func (a launcherAPI) Metadata(msg dbus.Message, app string) (string, map[string]
 		return f(c)
 	}
 	return "", map[string]dbus.Variant{}, []launcher.Icon{}, nil
+}
+
+func (a launcherAPI) Apps(msg dbus.Message) ([]launcher.AppStatus, *dbus.Error) {
+	a.l.rec.add(call("Apps", msg, "", nil))
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	return append([]launcher.AppStatus{}, a.l.apps...), nil
+}
+
+func (a launcherAPI) Wait(msg dbus.Message, machine string) (int32, *dbus.Error) {
+	c := call("Wait", msg, machine, nil)
+	a.l.rec.add(c)
+	a.l.mu.Lock()
+	f := a.l.wait
+	a.l.mu.Unlock()
+	if f != nil {
+		return f(c)
+	}
+	return 0, nil
+}
+
+// Logs takes the descriptor as its own (the fake's connection closes no
+// descriptor for it).
+func (a launcherAPI) Logs(msg dbus.Message, target string, opts map[string]dbus.Variant, fd dbus.UnixFD) *dbus.Error {
+	c := call("Logs", msg, target, opts)
+	a.l.rec.add(c)
+	out := os.NewFile(uintptr(fd), "logs")
+	a.l.mu.Lock()
+	f := a.l.logs
+	a.l.mu.Unlock()
+	if f != nil {
+		return f(c, out)
+	}
+	out.Close()
+	return nil
 }
