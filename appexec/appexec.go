@@ -7,6 +7,7 @@ package appexec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -21,6 +22,9 @@ type Spec struct {
 	Home     string
 	Argv     []string
 	Env      []string
+	// Status, if set, is the daemon's socket for the exec's outcome (see
+	// Report).
+	Status string
 }
 
 // Sentinel errors; callers act on these with errors.Is.
@@ -44,30 +48,52 @@ const noID = ^uint32(0)
 // doubt about the dropped privileges is an error, not a warning.
 func Exec(s Spec) error {
 	if err := validate(s); err != nil {
-		return fmt.Errorf("appexec: %w", err)
+		return err
 	}
 	// no_new_privs and the verification read per-thread state, and execve
 	// keeps only the calling thread's: all of it must be this one thread.
 	// Not unlocked on error, so a half-changed thread dies with the goroutine.
 	runtime.LockOSThread()
 	if err := drop(s.UID, s.GID); err != nil {
-		return fmt.Errorf("appexec: drop to %d:%d: %w", s.UID, s.GID, err)
+		return fmt.Errorf("drop to %d:%d: %w", s.UID, s.GID, err)
 	}
 	if err := verify(s.UID, s.GID); err != nil {
-		return fmt.Errorf("appexec: verify %d:%d: %w", s.UID, s.GID, err)
+		return fmt.Errorf("verify %d:%d: %w", s.UID, s.GID, err)
 	}
 	// After the drop, so the user's own permissions decide.
 	if err := unix.Chdir(s.Home); err != nil {
 		if err := unix.Chdir("/"); err != nil {
-			return fmt.Errorf("appexec: chdir /: %w", err)
+			return fmt.Errorf("chdir /: %w", err)
 		}
 	}
 	path, err := lookPath(s.Argv[0], s.Env)
 	if err != nil {
-		return fmt.Errorf("appexec: %s: %w", s.Argv[0], err)
+		return fmt.Errorf("cannot run %s: %w%s", s.Argv[0], err, argvHint(s.Argv[0]))
 	}
 	err = unix.Exec(path, s.Argv, s.Env)
-	return fmt.Errorf("appexec: exec %s: %w", path, err)
+	return fmt.Errorf("cannot run %s: %w%s", path, err, argvHint(s.Argv[0]))
+}
+
+// argvHint explains the usual cause of "/bin/echo hello" not being found.
+func argvHint(argv0 string) string {
+	if strings.ContainsAny(argv0, " \t") {
+		return " (exec is an argv list, not a shell string: [\"/bin/echo\", \"hello\"])"
+	}
+	return ""
+}
+
+// Report connects to the daemon's status socket at path, before the drop
+// (the socket is container root's), and returns the connection. Nothing is
+// written on success: the connection is close-on-exec, so the daemon reads
+// end-of-file the moment the app's exec has succeeded; on failure the
+// caller writes the reason and exits. So a launch returns only once the
+// app runs, and says why when it could not.
+func Report(path string) (*net.UnixConn, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return c, nil
 }
 
 func validate(s Spec) error {

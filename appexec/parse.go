@@ -7,16 +7,17 @@ import (
 
 // Parse parses the exec-as command line (the arguments after the subcommand):
 //
-//	--uid N --gid N --home PATH -- ARGV...
+//	--uid N --gid N --home PATH [--status PATH] -- ARGV...
 //
-// Each flag exactly once, as a separate "--flag value" pair, in any order;
+// Each flag at most once (--status is optional), as a separate "--flag
+// value" pair, in any order;
 // numbers in plain decimal; home absolute and clean; at least one argv
 // element. UID or GID 0 is ErrRoot, everything else malformed ErrInvalid.
 // Spec.Env is left for the caller to fill.
 func Parse(args []string) (Spec, error) {
 	s, err := parse(args)
 	if err != nil {
-		return Spec{}, fmt.Errorf("appexec: parse exec-as arguments: %w", err)
+		return Spec{}, fmt.Errorf("exec-as arguments: %w", err)
 	}
 	return s, nil
 }
@@ -28,7 +29,7 @@ func parse(args []string) (Spec, error) {
 	for ; i < len(args) && args[i] != "--"; i += 2 {
 		flag := args[i]
 		switch flag {
-		case "--uid", "--gid", "--home":
+		case "--uid", "--gid", "--home", "--status":
 		default:
 			return s, fmt.Errorf("%w: unknown argument %q", ErrInvalid, flag)
 		}
@@ -51,6 +52,11 @@ func parse(args []string) (Spec, error) {
 				err = fmt.Errorf("%w: home %q is not an absolute clean path", ErrInvalid, v)
 			}
 			s.Home = v
+		case "--status":
+			if !cleanAbs(v) {
+				err = fmt.Errorf("%w: status %q is not an absolute clean path", ErrInvalid, v)
+			}
+			s.Status = v
 		}
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", flag, err)

@@ -548,3 +548,13 @@ func describeValue(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// Invalid is the one message for a definition that cannot be used: the
+// same from apps, sync, the tray and launch.
+func Invalid(id string, err error) string {
+	return fmt.Sprintf("app %q has an invalid definition: %s", id, strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
+// FileID is the app id a definition file (a FileError's File) stands for:
+// its name less ".toml".
+func FileID(file string) string { return strings.TrimSuffix(filepath.Base(file), ".toml") }

@@ -15,14 +15,24 @@ import (
 // callers reach nothing else.
 type api struct{ s *Service }
 
-// Launch starts app for the caller. With session "wait" it replies when the
-// app has exited; status is its exit status (-1 without wait).
+// Launch starts app for the caller and replies once the app's process
+// runs (or with why it could not start). status is always -1, kept for
+// clients of the first release; Wait gives the exit status.
 func (a api) Launch(msg dbus.Message, app string, session map[string]dbus.Variant) (string, int32, *dbus.Error) {
 	defer a.s.begin()()
 	// The caller's descriptors in session are the fdTable's: closed when
 	// this call's reply goes out.
-	machine, status, err := a.s.launch(context.Background(), msg, app, session)
-	return machine, status, toDBusError(err)
+	machine, err := a.s.launch(context.Background(), msg, app, session)
+	return machine, -1, toDBusError(err)
+}
+
+// Wait replies with the exit status of one of the caller's instances once
+// it has ended (128+N for signal N). It may be called again after the
+// daemon restarted: the status is kept for an hour.
+func (a api) Wait(msg dbus.Message, machine string) (int32, *dbus.Error) {
+	defer a.s.begin()()
+	status, err := a.s.wait(context.Background(), msg, machine)
+	return status, toDBusError(err)
 }
 
 // List returns the running instances of every user. Like machined's
@@ -38,6 +48,22 @@ func (a api) List() ([]launcher.Instance, *dbus.Error) {
 func (a api) Stop(msg dbus.Message, machine string) *dbus.Error {
 	defer a.s.begin()()
 	return toDBusError(a.s.stop(context.Background(), msg, machine))
+}
+
+// Apps lists every definition and what stands in the way of launching it.
+// Like List it needs no authorization: the definitions are readable by
+// all, and whether an image is there is no secret.
+func (a api) Apps() ([]launcher.AppStatus, *dbus.Error) {
+	defer a.s.begin()()
+	apps, err := a.s.apps()
+	return apps, toDBusError(err)
+}
+
+// Logs has journalctl write the log of an instance (a machine name, or an
+// app id for the caller's latest instance of it) to fd; see Service.logs.
+func (a api) Logs(msg dbus.Message, target string, opts map[string]dbus.Variant, fd dbus.UnixFD) *dbus.Error {
+	defer a.s.begin()()
+	return toDBusError(a.s.logs(context.Background(), msg, target, opts, fd))
 }
 
 // Metadata serves the desktop metadata and icons of app from its image,

@@ -182,7 +182,7 @@ func TestListFailsWithoutMachined(t *testing.T) {
 	b := bustest.New(t)
 	fakes := b.Conn(t)
 	bustest.NewSystemd(t, fakes)
-	p := Paths{Stage: t.TempDir()}
+	p := Paths{Stage: t.TempDir(), Exits: t.TempDir()}
 	svc, err := New(context.Background(), dialer(b), p)
 	if err != nil {
 		t.Fatal(err)
@@ -250,17 +250,19 @@ func TestServeReturnsNilWhenCancelled(t *testing.T) {
 	}
 }
 
-// A running call counts as activity however long it takes (a --wait
-// launch may take hours): the daemon is not idle until it returned.
+// A running call counts as activity however long it takes (a Wait may
+// take hours): the daemon is not idle until it returned.
 func TestARunningCallKeepsTheDaemonBusy(t *testing.T) {
 	e := newEnv(t)
-	unit, launched := e.waitedLaunch(launcher.Session{})
+	unit, waited := e.waitedLaunch(launcher.Session{})
+	bustest.Eventually(t, "Wait is being answered", func() bool { return !e.svc.idle(0) })
+	time.Sleep(50 * time.Millisecond)
 	if e.svc.idle(0) {
-		t.Error("idle while a launch waits for its app")
+		t.Error("idle while a Wait waits for the app")
 	}
 	e.systemd.Exit(unit, 1, 0)
-	if r := <-launched; r.err != nil || r.status != 0 {
-		t.Fatalf("launch = %+v", r)
+	if r := <-waited; r.err != nil || r.status != 0 {
+		t.Fatalf("Wait = %+v", r)
 	}
 	bustest.Eventually(t, "the daemon is idle", func() bool { return e.svc.idle(0) })
 	if e.svc.idle(time.Hour) {
@@ -271,13 +273,13 @@ func TestARunningCallKeepsTheDaemonBusy(t *testing.T) {
 func TestCleanup(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if err := Cleanup(ctx, e.conn(0), e.paths.Stage, "../etc"); err == nil {
+	if err := Cleanup(ctx, e.conn(0), e.paths, "../etc", Ended{}); err == nil {
 		t.Error("Cleanup of ../etc: no error")
 	}
 	// Twice: the second finds nothing to stop and nothing to remove.
 	m := e.mustLaunch(bustest.Alice, "plain")
 	for range 2 {
-		if err := Cleanup(ctx, e.conn(0), e.paths.Stage, m); err != nil {
+		if err := Cleanup(ctx, e.conn(0), e.paths, m, Ended{"exited", "0"}); err != nil {
 			t.Fatal(err)
 		}
 	}

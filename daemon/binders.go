@@ -54,9 +54,25 @@ func bindSocket(l *launch, what, dir, name, as string, optional bool, owners ...
 		sock.Close()
 	}
 	if err != nil {
-		return "", fail(launcher.ErrNameSessionResource, "%s: %v", what, err)
+		return "", fail(launcher.ErrNameSessionResource, "%s: %s", what, socketProblem(dir+"/"+name, err))
 	}
 	return path, nil
+}
+
+// socketProblem says in the user's words why a session socket cannot be
+// used.
+func socketProblem(path string, err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no socket " + path + " (is its server running?)"
+	case errors.Is(err, stage.ErrWrongOwner):
+		return path + " belongs to another user"
+	case errors.Is(err, openat2.ErrSymlink):
+		return path + " is a symlink, refused"
+	case errors.Is(err, stage.ErrNotSocket):
+		return path + " is not a socket"
+	}
+	return err.Error()
 }
 
 // bindX11 binds the display's socket (only X<n>, never the whole
@@ -71,6 +87,13 @@ func bindX11(_ context.Context, l *launch) error {
 	path, err := bindSocket(l, "X11 display "+sess.Display, l.s.paths.X11Sockets, "X"+num, "X"+num, false, u.UID, 0)
 	if err != nil {
 		return err
+	}
+	if err := probeX11(path, u.UID, u.GID, sess.XCookie); err != nil {
+		hint := ""
+		if sess.XCookie == nil && errors.Is(err, errXRefused) {
+			hint = " (your XAUTHORITY has no cookie for it)"
+		}
+		return fail(launcher.ErrNameSessionResource, "X11 display %s: %v%s", sess.Display, err, hint)
 	}
 	sp.Binds = append(sp.Binds, bind{Src: path, Dst: "/tmp/.X11-unix/X" + num, RW: true})
 	sp.Env["DISPLAY"] = ":" + num

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strings"
 
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
@@ -61,8 +60,7 @@ func (s *Service) findApp(id string) (config.App, error) {
 		return config.App{}, fail(launcher.ErrNameUnknownApp, "unknown app %q", id)
 	case err != nil:
 		// A definition that exists but is broken is not "unknown": say what is wrong.
-		return config.App{}, fail(launcher.ErrNameUnknownApp, "app %q has an invalid definition: %s", id,
-			strings.ReplaceAll(err.Error(), "\n", "; "))
+		return config.App{}, fail(launcher.ErrNameUnknownApp, "%s", config.Invalid(id, err))
 	}
 	return app, nil
 }

@@ -3,17 +3,22 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
@@ -62,6 +67,15 @@ type env struct {
 	mu sync.Mutex
 	// instanceStart decides how the instance unit's start goes; nil: "done".
 	instanceStart func(bustest.Unit) (string, *dbus.Error)
+	// execReport is what exec-as reports on the status socket: "" (the
+	// default) for an exec that succeeded, the reason otherwise, after
+	// which the unit exits 127. execSilent: it never connects.
+	execReport string
+	execSilent bool
+	// xRefuse is the fake X server's reason to refuse a connection ("":
+	// it accepts); xClients, who set up a connection.
+	xRefuse  string
+	xClients []xClient
 	// proxyNoSocket makes the session bus proxy start without ever
 	// creating its socket.
 	proxyNoSocket bool
@@ -78,6 +92,11 @@ func newEnv(t *testing.T) *env {
 	// Not t.TempDir: the staging root must be root-owned and not
 	// group/world-writable all the way up, which a fresh MkdirTemp is.
 	root, err := os.MkdirTemp("", "daemon-test-")
+	if err == nil {
+		// Like /run/nspawn-tray: users may pass through to what is bound
+		// for them.
+		err = os.Chmod(root, 0o755)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +105,13 @@ func newEnv(t *testing.T) *env {
 		Settings:   filepath.Join(root, "daemon.toml"), // absent: the defaults
 		Machines:   filepath.Join(root, "machines"),
 		Stage:      filepath.Join(root, "stage"),
+		Exits:      filepath.Join(root, "exits"),
 		Homes:      filepath.Join(root, "homes"),
 		X11Sockets: filepath.Join(root, "x11"),
 		RunUser:    filepath.Join(root, "run-user"),
 		Self:       "/bin/true",
 		Nspawn:     "/usr/bin/systemd-nspawn",
+		Journalctl: "/usr/bin/journalctl",
 		DBusProxy:  "/bin/true",
 		MachineID:  "/etc/machine-id",
 	}
@@ -191,7 +212,7 @@ func (e *env) app(id, def string, mode os.FileMode) {
 
 // listen makes a unix socket at path owned by uid, as a session's server
 // (Xorg, Xwayland, pulse) would.
-func listen(t *testing.T, path string, uid uint32) {
+func listen(t *testing.T, path string, uid uint32) *net.UnixListener {
 	t.Helper()
 	mkdir(t, filepath.Dir(path))
 	l, err := net.Listen("unix", path)
@@ -203,13 +224,70 @@ func listen(t *testing.T, path string, uid uint32) {
 	if err := os.Chown(path, int(uid), int(uid)); err != nil {
 		t.Fatal(err)
 	}
+	// Like X and PulseAudio sockets: anyone may connect, the server decides.
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return l.(*net.UnixListener)
 }
 
-// x11 makes the X server socket X<num> owned by uid.
+// x11 makes the X server socket X<num> owned by uid, served by a fake X
+// server that answers every connection setup with e.xRefuse (Success
+// when empty) and records who connected.
 func (e *env) x11(num string, uid uint32) string {
 	p := filepath.Join(e.paths.X11Sockets, "X"+num)
-	listen(e.t, p, uid)
+	l := listen(e.t, p, uid)
+	go func() {
+		for {
+			c, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			e.xServe(c)
+		}
+	}()
 	return p
+}
+
+// xClient is one connection setup the fake X server saw.
+type xClient struct {
+	UID, GID uint32
+	Auth     string
+	Cookie   []byte
+}
+
+func (e *env) xServe(c *net.UnixConn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var cl xClient
+	if raw, err := c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+				cl.UID, cl.GID = cred.Uid, cred.Gid
+			}
+		})
+	}
+	head := make([]byte, 12)
+	if _, err := io.ReadFull(c, head); err != nil || head[0] != 'l' || binary.LittleEndian.Uint16(head[2:]) != 11 {
+		return
+	}
+	n, d := int(binary.LittleEndian.Uint16(head[6:])), int(binary.LittleEndian.Uint16(head[8:]))
+	body := make([]byte, pad4(n)+pad4(d))
+	if _, err := io.ReadFull(c, body); err != nil {
+		return
+	}
+	cl.Auth, cl.Cookie = string(body[:n]), body[pad4(n):pad4(n)+d]
+	e.mu.Lock()
+	e.xClients = append(e.xClients, cl)
+	refuse := e.xRefuse
+	e.mu.Unlock()
+	if refuse == "" {
+		c.Write([]byte{1, 0, 11, 0, 0, 0, 0, 0})
+		return
+	}
+	reply := []byte{0, byte(len(refuse)), 11, 0, 0, 0, byte(pad4(len(refuse)) / 4), 0}
+	reply = append(reply, refuse...)
+	c.Write(append(reply, make([]byte, pad4(len(refuse))-len(refuse))...))
 }
 
 // userSocket makes a socket in uid's runtime dir, owned by owner.
@@ -221,6 +299,9 @@ func (e *env) userSocket(uid uint32, rel string, owner uint32) string {
 
 func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 	argv := u.Argv("ExecStart")
+	if strings.HasPrefix(u.Name, "nspawn-tray-logs-") {
+		return "done", nil
+	}
 	if helper := strings.HasPrefix(u.Name, "nspawn-tray-dbus-"); helper || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") {
 		socket := ""
 		switch {
@@ -248,12 +329,57 @@ func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 		return "done", nil
 	}
 	e.mu.Lock()
-	f := e.instanceStart
+	f, report, silent := e.instanceStart, e.execReport, e.execSilent
 	e.mu.Unlock()
+	result := "done"
 	if f != nil {
-		return f(u)
+		var err *dbus.Error
+		if result, err = f(u); err != nil {
+			return result, err
+		}
 	}
-	return "done", nil
+	if result == "done" && !silent {
+		go e.execAs(u, report)
+	}
+	return result, nil
+}
+
+// execAs does what exec-as does with the status socket: connect (through
+// the bind nspawn was given), then end-of-file for a good exec, or the
+// reason and exit 127.
+func (e *env) execAs(u bustest.Unit, report string) {
+	host := ""
+	for _, a := range u.Argv("ExecStart") {
+		if src, ok := strings.CutSuffix(strings.TrimPrefix(a, "--bind="), ":"+inExecStatus); ok && strings.HasPrefix(a, "--bind=") {
+			host = src
+		}
+	}
+	c, err := net.Dial("unix", host)
+	if err != nil {
+		e.mu.Lock()
+		e.hookErrs = append(e.hookErrs, fmt.Errorf("exec-as: status socket %q: %w", host, err))
+		e.mu.Unlock()
+		return
+	}
+	if report == "" {
+		c.Close()
+		return
+	}
+	c.Write([]byte(report))
+	c.Close()
+	e.systemd.Exit(u.Name, 1, 127)
+}
+
+// endedAs is how systemd would describe the fake unit's end to
+// ExecStopPost.
+func endedAs(u bustest.Unit) Ended {
+	switch u.ExecMainCode {
+	case 1:
+		return Ended{"exited", itoa(uint32(u.ExecMainStatus))}
+	case 2, 3:
+		return Ended{map[int32]string{2: "killed", 3: "dumped"}[u.ExecMainCode], strings.TrimPrefix(unix.SignalName(syscall.Signal(u.ExecMainStatus)), "SIG")}
+	}
+	return Ended{}
 }
 
 // onEnd does what the units' own commands do when they end: the proxy
@@ -280,7 +406,7 @@ func (e *env) onEnd(u bustest.Unit) {
 	conn, err := dbus.Connect(e.bus.Addr)
 	if err == nil {
 		defer conn.Close()
-		err = Cleanup(context.Background(), conn, e.paths.Stage, post[2])
+		err = Cleanup(context.Background(), conn, e.paths, post[2], endedAs(u))
 	}
 	if err != nil {
 		e.mu.Lock()

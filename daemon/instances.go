@@ -15,8 +15,6 @@ import (
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machined"
 	"github.com/nspawn-tray/nspawn-tray/machinename"
-	"github.com/nspawn-tray/nspawn-tray/stage"
-	"github.com/nspawn-tray/nspawn-tray/systemd"
 )
 
 // list is the service's instances that machined has registered.
@@ -75,8 +73,12 @@ func (s *Service) countInstances(ctx context.Context, uid uint32) int {
 
 // readRecord reads the record of machine from its staging dir.
 func (s *Service) readRecord(machine string) (launcher.Instance, error) {
+	return readRecord(s.paths.Stage, machine)
+}
+
+func readRecord(stageRoot, machine string) (launcher.Instance, error) {
 	var rec launcher.Instance
-	data, err := os.ReadFile(filepath.Join(s.paths.Stage, machine, recordFile))
+	data, err := os.ReadFile(filepath.Join(stageRoot, machine, recordFile))
 	if err != nil {
 		return rec, err
 	}
@@ -115,20 +117,4 @@ func (s *Service) stop(ctx context.Context, msg dbus.Message, machine string) er
 		return err
 	}
 	return nil
-}
-
-// Cleanup removes what a launch staged for machine: the session bus proxy,
-// the PulseAudio filter, and the staging dir with its mounts. It runs as the instance unit's
-// ExecStopPost, as root, however the unit ended.
-func Cleanup(ctx context.Context, conn *dbus.Conn, stageRoot, machine string) error {
-	if err := machinename.CheckInstance(machine); err != nil {
-		return fmt.Errorf("daemon: cleanup: %w", err)
-	}
-	units := systemd.New(conn)
-	for _, unit := range []string{proxyUnitName(machine), pulseUnitName(machine)} {
-		if err := units.StopUnit(ctx, unit); err != nil && !errors.Is(err, systemd.ErrNoSuchUnit) {
-			return err
-		}
-	}
-	return stage.Remove(stageRoot, machine)
 }

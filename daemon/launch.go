@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
@@ -41,6 +44,7 @@ type launch struct {
 	dir      *stage.Dir
 	runtime  string // the instance's runtime dir on the host
 	spec     spec
+	status   *net.UnixListener // exec-as reports the app's exec here
 	undo     []func()
 }
 
@@ -48,7 +52,7 @@ type launch struct {
 // undo list runs last-in, first-out.
 func (l *launch) onFailure(f func()) { l.undo = append(l.undo, f) }
 
-func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, dict map[string]dbus.Variant) (string, int32, error) {
+func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, dict map[string]dbus.Variant) (string, error) {
 	l := &launch{s: s, msg: msg}
 	err := l.run(ctx, appID, dict)
 	l.closeDirs()
@@ -56,14 +60,9 @@ func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, di
 		for i := len(l.undo) - 1; i >= 0; i-- {
 			l.undo[i]()
 		}
-		return "", -1, err
+		return "", err
 	}
-	if !l.session.Wait {
-		return l.machine, -1, nil
-	}
-	defer l.unref()
-	status, err := l.wait(ctx)
-	return l.machine, status, err
+	return l.machine, nil
 }
 
 func (l *launch) run(ctx context.Context, appID string, dict map[string]dbus.Variant) error {
@@ -71,7 +70,9 @@ func (l *launch) run(ctx context.Context, appID string, dict map[string]dbus.Var
 		func(ctx context.Context) error { return l.prepare(ctx, appID, dict) },
 		l.stageIdentity,
 		l.stageSession,
+		l.listenExec,
 		l.startUnit,
+		l.awaitExec,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -194,26 +195,25 @@ func (l *launch) startUnit(ctx context.Context) error {
 		systemd.ExecProp("ExecStopPost", systemd.ExecCommand{Path: l.s.paths.Self,
 			Argv: []string{l.s.paths.Self, "cleanup-instance", l.machine}, IgnoreFailure: true}),
 	}
-	if l.session.Wait {
-		// Keep the unit loaded until we have read how it ended.
-		props = append(props, systemd.Prop("AddRef", true))
-		if l.session.Stdout != nil {
-			props = append(props, systemd.Prop("StandardOutputFileDescriptor", *l.session.Stdout))
+	// The caller's terminal (launch --wait): systemd keeps these, so the
+	// app's output reaches it even while the daemon restarts.
+	for _, fd := range []struct {
+		prop string
+		fd   *dbus.UnixFD
+	}{
+		{"StandardInputFileDescriptor", l.session.Stdin},
+		{"StandardOutputFileDescriptor", l.session.Stdout},
+		{"StandardErrorFileDescriptor", l.session.Stderr},
+	} {
+		if fd.fd != nil {
+			props = append(props, systemd.Prop(fd.prop, *fd.fd))
 		}
-		if l.session.Stderr != nil {
-			props = append(props, systemd.Prop("StandardErrorFileDescriptor", *l.session.Stderr))
-		}
-		// Whatever happens from here, AddRef's reference must be dropped.
-		l.onFailure(l.unref)
 	}
 	err = l.s.units.StartTransientUnit(ctx, unit, props)
 	if errors.Is(err, systemd.ErrJobFailed) {
 		// The unit ran and failed; its ExecStopPost removed the staging dir
-		// and stopped the proxy. Only AddRef's reference is left to drop.
+		// and stopped the proxy.
 		l.undo = nil
-		if l.session.Wait {
-			l.onFailure(l.unref)
-		}
 		return fail(launcher.ErrNameFailed, "app %q failed to start (journalctl -u %s)", l.app.ID, unit)
 	}
 	if err != nil {
@@ -223,19 +223,59 @@ func (l *launch) startUnit(ctx context.Context) error {
 	return nil
 }
 
-func (l *launch) unref() { _ = l.s.units.Unref(context.Background(), unitName(l.machine)) }
+// The exec status socket, as exec-as sees it in the instance.
+const inExecStatus = "/run/nspawn-tray/exec-status"
 
-// wait returns the app's exit status once its unit is inactive; a signal
-// is reported as 128+N, like a shell does.
-func (l *launch) wait(ctx context.Context) (int32, error) {
-	exit, err := l.s.units.WaitExit(ctx, unitName(l.machine))
+// listenExec makes the socket on which exec-as reports whether the app's
+// exec succeeded (see appexec.Report).
+func (l *launch) listenExec(context.Context) error {
+	lis, path, err := l.dir.Listen("exec-status")
 	if err != nil {
-		return -1, err
+		return err
 	}
-	if exit.Code == systemd.CodeExited {
-		return exit.Status, nil
+	l.status = lis
+	l.spec.Status = inExecStatus
+	l.spec.Binds = append(l.spec.Binds, bind{Src: path, Dst: inExecStatus, RW: true})
+	return nil
+}
+
+// execTimeout bounds the wait for exec-as: nspawn has reported the payload
+// started by then, so only a stuck exec takes this long.
+const execTimeout = time.Minute
+
+// awaitExec waits for exec-as's report: end-of-file without a word once the
+// app's exec succeeded (the connection is close-on-exec), the reason
+// otherwise. Meanwhile it watches the unit, which ends without a report
+// when nspawn fails after READY=1.
+func (l *launch) awaitExec(ctx context.Context) error {
+	defer l.status.Close()
+	unit := unitName(l.machine)
+	deadline := time.Now().Add(execTimeout)
+	var conn *net.UnixConn
+	for conn == nil {
+		l.status.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		c, err := l.status.AcceptUnix()
+		switch {
+		case err == nil:
+			conn = c
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("exec status of %s: %w", l.machine, err)
+		case !l.s.units.Loaded(ctx, unit):
+			return fail(launcher.ErrNameExecFailed, "app %q ended before it started (journalctl -u %s)", l.app.ID, unit)
+		case time.Now().After(deadline):
+			return fail(launcher.ErrNameExecFailed, "app %q did not start within %v (journalctl -u %s)", l.app.ID, execTimeout, unit)
+		}
 	}
-	return 128 + exit.Status, nil
+	defer conn.Close()
+	conn.SetReadDeadline(deadline)
+	msg, err := io.ReadAll(io.LimitReader(conn, 4096))
+	if err != nil {
+		return fail(launcher.ErrNameExecFailed, "app %q did not report its start: %v (journalctl -u %s)", l.app.ID, err, unit)
+	}
+	if len(msg) > 0 {
+		return fail(launcher.ErrNameExecFailed, "app %q: %s", l.app.ID, strings.ToValidUTF8(string(msg), "?"))
+	}
+	return nil
 }
 
 // stageIdentity gives the user a passwd and group entry, a runtime dir and

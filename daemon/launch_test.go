@@ -105,7 +105,16 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 			want: launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "X11 display :0: "},
 		{name: "X11 socket of another user", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) { e.x11("0", bustest.Mallory) },
-			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "wrong owner: owned by uid 1"},
+			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "x11/X0 belongs to another user"},
+		// The first version started the app, which died with "cannot open
+		// display", and reported the launch a success.
+		{name: "X server refuses the user", as: bustest.Alice, app: "full", session: launcher.Session{Display: ":0"},
+			setup: func(e *env) {
+				e.x11("0", bustest.Alice)
+				e.xRefuse = "Authorization required, but no authorization protocol specified\n"
+			},
+			want: launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource,
+			msg: "X11 display :0: refused the connection: Authorization required, but no authorization protocol specified (your XAUTHORITY has no cookie for it)"},
 		{name: "X11 path is no socket", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) { writeFile(t, filepath.Join(e.paths.X11Sockets, "X0"), "", 0o644) },
 			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "not a socket"},
@@ -152,6 +161,24 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 				e.instanceStart = func(bustest.Unit) (string, *dbus.Error) { return "failed", nil }
 			},
 			want: launcher.ErrFailed, errName: launcher.ErrNameFailed, msg: `app "plain" failed to start`, instance: true},
+		// nspawn reported the payload started; the app's exec did not.
+		{name: "the app's program cannot run", as: bustest.Alice, app: "full", session: display,
+			setup: func(e *env) {
+				withXAndPulse(e)
+				e.execReport = "cannot run /usr/bin/full: no such file or directory"
+			},
+			want: launcher.ErrExecFailed, errName: launcher.ErrNameExecFailed, msg: `app "full": cannot run /usr/bin/full: no such file or directory`,
+			pulse: true, proxy: true, instance: true},
+		{name: "the instance ends without a report", as: bustest.Alice, app: "plain",
+			setup: func(e *env) {
+				e.execSilent = true
+				e.instanceStart = func(u bustest.Unit) (string, *dbus.Error) {
+					go func() { time.Sleep(50 * time.Millisecond); e.systemd.Exit(u.Name, 1, 1) }()
+					return "done", nil
+				}
+			},
+			want: launcher.ErrExecFailed, errName: launcher.ErrNameExecFailed, msg: `app "plain" ended before it started (journalctl -u nspawn-tray-plain-`,
+			instance: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,14 +209,6 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 					return slices.Contains(e.systemd.Stopped(), helper.unit)
 				})
 			}
-			if instance && tc.session.Wait {
-				// The reference AddRef took must go, or a failed unit stays
-				// loaded for as long as the daemon lives.
-				if u := e.startedUnit(unitName(machine)); u.Props["AddRef"].Value() != true {
-					t.Errorf("a waited launch without AddRef: %v", u.Props)
-				}
-				bustest.Eventually(t, "the unit is unloaded", func() bool { _, ok := e.systemd.Loaded(unitName(machine)); return !ok })
-			}
 			bustest.Eventually(t, "the staging dir is gone", func() bool { return len(e.staged()) == 0 })
 			bustest.Eventually(t, "no unit is loaded", func() bool { return len(e.systemd.LoadedNames()) == 0 })
 			if m := mountsBelow(t, e.paths.Stage); len(m) > 0 {
@@ -217,20 +236,6 @@ func count(list []string, s string) int {
 	return n
 }
 
-// A failed waited launch drops AddRef's reference itself: the unit's
-// ExecStopPost cannot do that for it.
-func TestLaunchWaitFailedStartUnrefs(t *testing.T) {
-	e := newEnv(t)
-	e.instanceStart = func(bustest.Unit) (string, *dbus.Error) { return "failed", nil }
-	if _, _, err := e.launch(bustest.Alice, "plain", launcher.Session{Wait: true}); !errors.Is(err, launcher.ErrFailed) {
-		t.Fatalf("launch: %v, want Failed", err)
-	}
-	machine, _, _ := e.units()
-	if got := e.systemd.Unrefs(); !slices.Equal(got, []string{unitName(machine)}) {
-		t.Errorf("Unref called on %v, want %s once", got, unitName(machine))
-	}
-}
-
 func TestLaunchSucceeds(t *testing.T) {
 	e := newEnv(t)
 	xSock := e.x11("0", bustest.Alice)
@@ -244,6 +249,24 @@ func TestLaunchSucceeds(t *testing.T) {
 	}
 	if !strings.HasPrefix(machine, "full-") || status != -1 {
 		t.Fatalf("launch = %q, %d; want full-XXXXXXXX, -1", machine, status)
+	}
+	// The display was tried the way the app will use it: as Alice (the
+	// server's SI:localuser check sees her), with her cookie.
+	e.mu.Lock()
+	xc := e.xClients
+	e.mu.Unlock()
+	if len(xc) != 1 || xc[0].UID != bustest.Alice || xc[0].GID != bustest.Alice || xc[0].Auth != "MIT-MAGIC-COOKIE-1" || !bytes.Equal(xc[0].Cookie, cookie) {
+		t.Errorf("X connection setups %+v, want one as Alice with her cookie", xc)
+	}
+	// The probe's thread (real uid root, effective uid the user's) went
+	// with its credentials. (bustest's connections as users are threads
+	// that are the user's through and through.)
+	tasks, _ := filepath.Glob("/proc/self/task/*/status")
+	for _, task := range tasks {
+		data, err := os.ReadFile(task)
+		if err == nil && strings.Contains(string(data), "\nUid:\t0\t") && !strings.Contains(string(data), "\nUid:\t0\t0\t0\t0\n") {
+			t.Errorf("%s: a thread of the daemon kept the probe's credentials:\n%s", task, data)
+		}
 	}
 	unit := unitName(machine)
 	if got, want := e.started(), []string{pulseUnitName(machine), proxyUnitName(machine), unit}; !slices.Equal(got, want) {
@@ -264,6 +287,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--bind=" + s + "/X0:/tmp/.X11-unix/X0",
 			"--bind-ro=" + s + "/xauthority:/run/nspawn-tray/xauthority",
 			"--bind-ro=" + s + "/pulse-client.conf:/run/nspawn-tray/pulse/client.conf",
+			"--bind=" + s + "/exec-status:/run/nspawn-tray/exec-status",
 			"--setenv=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/65534/bus",
 			"--setenv=DISPLAY=:0",
 			"--setenv=FOO=bar",
@@ -276,7 +300,8 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--setenv=USER=nobody",
 			"--setenv=XAUTHORITY=/run/nspawn-tray/xauthority",
 			"--setenv=XDG_RUNTIME_DIR=/run/user/65534",
-			"--", "/run/nspawn-tray/exec", "exec-as", "--uid", "65534", "--gid", "65534", "--home", "/home/nobody", "--",
+			"--", "/run/nspawn-tray/exec", "exec-as", "--uid", "65534", "--gid", "65534", "--home", "/home/nobody",
+			"--status", "/run/nspawn-tray/exec-status", "--",
 			"/usr/bin/full", "--flag", "a b", "--c"}
 		got := e.startedUnit(unit).Argv("ExecStart")
 		if !slices.Equal(got, want) {
@@ -293,7 +318,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			}
 		}
 		if _, ok := u.Props["AddRef"]; ok {
-			t.Error("AddRef without wait: nobody would drop the reference")
+			t.Error("AddRef: the exit record says how it ended, a reference would only keep a failed unit loaded")
 		}
 		if got, want := u.Argv("ExecStopPost"), []string{"/bin/true", "cleanup-instance", machine}; !slices.Equal(got, want) {
 			t.Errorf("ExecStopPost %q, want %q", got, want)
@@ -412,40 +437,29 @@ func checkOwner(t *testing.T, path string, uid uint32, mode uint32) {
 	}
 }
 
-// waitedLaunch launches plain with wait in the background and returns the
-// instance unit once it runs, and the result once the call returns.
-func (e *env) waitedLaunch(s launcher.Session) (string, <-chan launchResult) {
+// waitedLaunch launches plain with wait and starts waiting for it in the
+// background; it returns the instance unit and Wait's result.
+func (e *env) waitedLaunch(s launcher.Session) (string, <-chan waitResult) {
+	e.t.Helper()
 	s.Wait = true
-	done := make(chan launchResult, 1)
+	m, status, err := e.launch(bustest.Alice, "plain", s)
+	if err != nil || status != -1 {
+		e.t.Fatalf("launch = %q, %d, %v; want a machine and -1", m, status, err)
+	}
+	done := make(chan waitResult, 1)
 	go func() {
-		m, status, err := e.launch(bustest.Alice, "plain", s)
-		done <- launchResult{m, status, err}
+		status, err := e.client(bustest.Alice).Wait(context.Background(), m)
+		done <- waitResult{status, err}
 	}()
-	var unit string
-	bustest.Eventually(e.t, "the instance unit runs", func() bool {
-		select {
-		case r := <-done:
-			e.t.Fatalf("launch returned before the unit ended: %+v", r)
-		default:
-		}
-		m, _, inst := e.units()
-		if !inst {
-			return false
-		}
-		unit = unitName(m)
-		_, ok := e.systemd.Loaded(unit)
-		return ok
-	})
-	return unit, done
+	return unitName(m), done
 }
 
-type launchResult struct {
-	machine string
-	status  int32
-	err     error
+type waitResult struct {
+	status int32
+	err    error
 }
 
-func TestLaunchWaitReturnsExitStatus(t *testing.T) {
+func TestWaitReturnsExitStatus(t *testing.T) {
 	tests := []struct {
 		name         string
 		code, status int32
@@ -461,22 +475,79 @@ func TestLaunchWaitReturnsExitStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			unit, done := e.waitedLaunch(launcher.Session{})
-			if u := e.startedUnit(unit); u.Props["AddRef"].Value() != true {
-				t.Errorf("a waited unit without AddRef: it could be collected before its status is read")
+			select {
+			case r := <-done:
+				t.Fatalf("Wait returned while the app runs: %+v", r)
+			case <-time.After(100 * time.Millisecond):
 			}
 			if err := e.systemd.Exit(unit, tc.code, tc.status); err != nil {
 				t.Fatal(err)
 			}
-			r := <-done
-			if r.err != nil || r.status != tc.want || unitName(r.machine) != unit {
-				t.Fatalf("launch = %+v, want status %d", r, tc.want)
-			}
-			if got := e.systemd.Unrefs(); !slices.Equal(got, []string{unit}) {
-				t.Errorf("Unref called on %v, want %s once", got, unit)
+			if r := <-done; r.err != nil || r.status != tc.want {
+				t.Fatalf("Wait = %+v, want status %d", r, tc.want)
 			}
 			bustest.Eventually(t, "the unit is unloaded", func() bool { _, ok := e.systemd.Loaded(unit); return !ok })
 			bustest.Eventually(t, "the staging dir is gone", func() bool { return len(e.staged()) == 0 })
+			// Asked again after the unit is gone: the record answers.
+			if got, err := e.client(bustest.Alice).Wait(context.Background(), strings.TrimSuffix(strings.TrimPrefix(unit, "nspawn-tray-"), ".service")); err != nil || got != tc.want {
+				t.Errorf("Wait after the end = %d, %v; want %d", got, err, tc.want)
+			}
 		})
+	}
+}
+
+// Only the instance's owner (or root) learns how it ended; a machine name
+// that is no instance, or one long gone, is NoSuchInstance.
+func TestWaitRefuses(t *testing.T) {
+	e := newEnv(t)
+	unit, done := e.waitedLaunch(launcher.Session{})
+	machine := strings.TrimSuffix(strings.TrimPrefix(unit, "nspawn-tray-"), ".service")
+	ctx := context.Background()
+	if _, err := e.client(bustest.Mallory).Wait(ctx, machine); !errors.Is(err, launcher.ErrNotAuthorized) {
+		t.Errorf("Mallory waits for Alice's running instance: %v, want not authorized", err)
+	}
+	e.systemd.Exit(unit, 1, 5)
+	if r := <-done; r.status != 5 {
+		t.Fatalf("Wait = %+v", r)
+	}
+	if _, err := e.client(bustest.Mallory).Wait(ctx, machine); !errors.Is(err, launcher.ErrNotAuthorized) {
+		t.Errorf("Mallory waits for Alice's ended instance: %v, want not authorized", err)
+	}
+	if got, err := e.client(0).Wait(ctx, machine); err != nil || got != 5 {
+		t.Errorf("root waits: %d, %v", got, err)
+	}
+	for _, m := range []string{"plain-0000abcd", "../../etc/passwd", strings.Repeat("a", 300)} {
+		if _, err := e.client(bustest.Alice).Wait(ctx, m); !errors.Is(err, launcher.ErrNoSuchInstance) {
+			t.Errorf("Wait(%.20q) = %v, want no such instance", m, err)
+		}
+	}
+}
+
+// A daemon restart (a package upgrade) mid-Wait: the client asks the next
+// daemon, which answers from the exit record the instance's ExecStopPost
+// wrote while no daemon ran. The first version's launch --wait died with
+// "Message recipient disconnected from message bus without replying".
+func TestWaitSurvivesDaemonRestart(t *testing.T) {
+	e := newEnv(t)
+	unit, done := e.waitedLaunch(launcher.Session{})
+	bustest.Eventually(t, "Wait is being answered", func() bool { return !e.svc.idle(0) })
+	e.svc.Close()
+	if err := e.systemd.Exit(unit, 1, 42); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the exit record is written", func() bool { return len(e.staged()) == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc, err := New(ctx, dialer(e.bus), e.paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	if err := svc.Export(); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || r.status != 42 {
+		t.Fatalf("Wait across the restart = %+v, want 42", r)
 	}
 }
 
@@ -496,11 +567,8 @@ func TestLaunchClosesPassedDescriptors(t *testing.T) {
 			defer r.Close()
 			fd := dbus.UnixFD(w.Fd())
 			s := launcher.Session{Wait: true, Stdout: &fd, Stderr: &fd}
-			var res launchResult
 			if tc.app == "plain" {
-				var unit string
-				var done <-chan launchResult
-				unit, done = e.waitedLaunch(s)
+				unit, done := e.waitedLaunch(s)
 				u := e.startedUnit(unit)
 				for _, k := range []string{"StandardOutputFileDescriptor", "StandardErrorFileDescriptor"} {
 					if _, ok := u.Props[k].Value().(dbus.UnixFD); !ok {
@@ -508,9 +576,8 @@ func TestLaunchClosesPassedDescriptors(t *testing.T) {
 					}
 				}
 				e.systemd.Exit(unit, 1, 0)
-				res = <-done
-				if res.err != nil {
-					t.Fatal(res.err)
+				if r := <-done; r.err != nil {
+					t.Fatal(r.err)
 				}
 			} else {
 				_, _, err := e.launch(bustest.Alice, tc.app, s)

@@ -29,6 +29,8 @@ type spec struct {
 	Binds []bind
 	Env   map[string]string
 	Args  []string
+	// Status is exec-as's status socket inside the container, if any.
+	Status string
 }
 
 // nspawnArgv is the systemd-nspawn command line for s, argv[0] included.
@@ -75,7 +77,11 @@ func nspawnArgv(nspawn string, s spec) []string {
 	argv = append(argv, "--", inExec, "exec-as",
 		"--uid", strconv.FormatUint(uint64(s.UID), 10),
 		"--gid", strconv.FormatUint(uint64(s.GID), 10),
-		"--home", s.Home, "--")
+		"--home", s.Home)
+	if s.Status != "" {
+		argv = append(argv, "--status", s.Status)
+	}
+	argv = append(argv, "--")
 	argv = append(argv, s.App.Exec...)
 	return append(argv, s.Args...)
 }

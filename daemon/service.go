@@ -8,6 +8,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -29,11 +30,13 @@ type Paths struct {
 	Settings   string // the daemon's limits (config.Settings)
 	Machines   string // images
 	Stage      string // per-instance staging dirs
+	Exits      string // how instances ended, for Wait
 	Homes      string // per-app persistent homes
 	X11Sockets string // X servers' sockets
 	RunUser    string // users' runtime dirs (PulseAudio, Wayland, session bus)
 	Self       string // this binary, bound read-only into every instance
 	Nspawn     string // systemd-nspawn
+	Journalctl string // journalctl, for Logs
 	DBusProxy  string // xdg-dbus-proxy
 	MachineID  string // the host's machine-id, from which each app's is derived
 }
@@ -45,11 +48,13 @@ func DefaultPaths(self string) Paths {
 		Settings:   paths.Settings,
 		Machines:   paths.Machines,
 		Stage:      paths.Instances,
+		Exits:      paths.Exits,
 		Homes:      paths.Homes,
 		X11Sockets: paths.X11Sockets,
 		RunUser:    paths.RunUser,
 		Self:       self,
 		Nspawn:     paths.Nspawn,
+		Journalctl: paths.Journalctl,
 		DBusProxy:  paths.DBusProxy,
 		MachineID:  paths.MachineID,
 	}
@@ -64,6 +69,8 @@ type Service struct {
 	units    *systemd.Manager
 	paths    Paths
 	meta     *metaCache
+	exits    *exitWatch
+	waiters  waiters
 	// claimMu makes counting a user's instances and claiming a staging dir
 	// one step.
 	claimMu sync.Mutex
@@ -91,14 +98,23 @@ func New(ctx context.Context, dial Dial, p Paths) (*Service, error) {
 		conn.Close()
 		return nil, err
 	}
+	exits, err := newExitWatch(p.Exits)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	return &Service{
 		conn: conn, fds: fds, auth: polkit.New(conn), machines: machined.New(conn), units: units,
-		paths: p, meta: newMetaCache(), lastCall: time.Now(),
+		paths: p, meta: newMetaCache(), exits: exits, waiters: waiters{n: map[uint32]int{}, max: maxWaitsPerUser},
+		lastCall: time.Now(),
 	}, nil
 }
 
+// maxWaitsPerUser bounds a user's open Wait calls: a few per instance.
+const maxWaitsPerUser = 64
+
 // Close closes the service's bus connection.
-func (s *Service) Close() error { return s.conn.Close() }
+func (s *Service) Close() error { return errors.Join(s.exits.Close(), s.conn.Close()) }
 
 // Export publishes the API on the bus and takes the well-known name.
 func (s *Service) Export() error {

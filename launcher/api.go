@@ -36,6 +36,7 @@ const (
 	ErrNameSessionResource = Interface + ".SessionResource"
 	ErrNameFailed          = Interface + ".Failed"
 	ErrNameLimitReached    = Interface + ".LimitReached"
+	ErrNameExecFailed      = Interface + ".ExecFailed"
 	// The bus's own names, for a refused authorization.
 	ErrNameAccessDenied = "org.freedesktop.DBus.Error.AccessDenied"
 	ErrNameInteractive  = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
@@ -54,6 +55,8 @@ var (
 	ErrSessionResource = errors.New("session resource refused")
 	ErrFailed          = errors.New("failed")
 	ErrLimitReached    = errors.New("limit reached")
+	// ErrExecFailed: the container started, the app's program did not.
+	ErrExecFailed = errors.New("the app could not start")
 )
 
 // errorNames maps each service error name to its sentinel, both ways.
@@ -65,6 +68,7 @@ var errorNames = map[string]error{
 	ErrNameSessionResource: ErrSessionResource,
 	ErrNameFailed:          ErrFailed,
 	ErrNameLimitReached:    ErrLimitReached,
+	ErrNameExecFailed:      ErrExecFailed,
 	ErrNameAccessDenied:    ErrNotAuthorized,
 	ErrNameInteractive:     ErrNotAuthorized,
 	ErrNameServiceUnknown:  ErrNoDaemon,

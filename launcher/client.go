@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -30,8 +31,9 @@ func (c *Client) call(ctx context.Context, method string, args ...any) (*dbus.Ca
 	return call, nil
 }
 
-// Launch asks the service to start app. With s.Wait it returns when the app
-// has exited, with its exit status; otherwise status is -1.
+// Launch asks the service to start app, and returns once the app's process
+// runs, or with why it could not start (ErrExecFailed and others). status
+// is always -1: Wait gives the exit status.
 func (c *Client) Launch(ctx context.Context, app string, s Session) (machine string, status int32, err error) {
 	call, err := c.call(ctx, "Launch", app, s.Dict())
 	if err != nil {
@@ -72,17 +74,69 @@ func (c *Client) Apps(ctx context.Context) ([]AppStatus, error) {
 
 // Wait waits until the caller's instance machine has ended and returns how
 // its app exited: its status, or 128+N for signal N. The instance may have
-// ended already (a while ago, or while the daemon restarted).
+// ended already (a while ago, or while the daemon restarted). A daemon that
+// goes away mid-call (a package upgrade restarts it) is asked again: the
+// next call activates the new one, which finds the status where the old one
+// would have.
 func (c *Client) Wait(ctx context.Context, machine string) (int32, error) {
-	call, err := c.call(ctx, "Wait", machine)
-	if err != nil {
-		return -1, wrap("wait for "+machine, err)
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	lost := time.Time{}
+	for {
+		call, err := c.call(ctx, "Wait", machine)
+		if err == nil {
+			var status int32
+			if err := call.Store(&status); err != nil {
+				return -1, fmt.Errorf("wait for %s: reply: %w", machine, err)
+			}
+			return status, nil
+		}
+		if !daemonGone(err) {
+			return -1, wrap("wait for "+machine, err)
+		}
+		if lost.IsZero() {
+			lost = time.Now()
+		} else if time.Since(lost) > waitRetryFor {
+			return -1, fmt.Errorf("wait for %s: the daemon went away and did not come back for %v (the app may still run: nspawn-tray ps): %w", machine, waitRetryFor, err)
+		}
+		retry.Reset(waitRetryEvery)
+		select {
+		case <-retry.C:
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		}
 	}
-	var status int32
-	if err := call.Store(&status); err != nil {
-		return -1, fmt.Errorf("wait for %s: reply: %w", machine, err)
+}
+
+// How long Wait keeps asking a daemon that went away, and how often: an
+// upgrade replaces the binary and restarts it within seconds.
+var (
+	waitRetryFor   = time.Minute
+	waitRetryEvery = 250 * time.Millisecond
+)
+
+// daemonGone tells the errors of a daemon that exited (or was between
+// binaries) mid-call from answers it gave.
+func daemonGone(err error) bool {
+	var name string
+	var de dbus.Error
+	var se *ServiceError
+	switch {
+	case errors.As(err, &se):
+		name = se.Name
+	case errors.As(err, &de):
+		name = de.Name
 	}
-	return status, nil
+	switch {
+	case name == "org.freedesktop.DBus.Error.NoReply",
+		name == "org.freedesktop.DBus.Error.NameHasNoOwner",
+		// Between the old daemon's exit and the new one's name, or with
+		// the binary mid-replacement.
+		name == ErrNameServiceUnknown,
+		strings.HasPrefix(name, "org.freedesktop.DBus.Error.Spawn."):
+		return true
+	}
+	return false
 }
 
 // Logs has the daemon write the last lines of the output of target (a

@@ -24,10 +24,11 @@ type Session struct {
 	SessionBus string
 	// Args are appended to the app's exec.
 	Args []string
-	// Wait: reply only when the app has exited, with its status, and send
-	// its output to Stdout and Stderr.
-	Wait           bool
-	Stdout, Stderr *dbus.UnixFD
+	// Wait: the caller follows the app like a foreground program: the app
+	// gets the caller's Stdin, Stdout and Stderr (each optional), and the
+	// caller asks Wait for its exit status.
+	Wait                  bool
+	Stdin, Stdout, Stderr *dbus.UnixFD
 }
 
 // Session dict keys on the bus.
@@ -38,6 +39,7 @@ const (
 	keySessionBus     = "session-bus"
 	keyArgs           = "args"
 	keyWait           = "wait"
+	keyStdin          = "stdin"
 	keyStdout         = "stdout"
 	keyStderr         = "stderr"
 )
@@ -74,6 +76,9 @@ func (s Session) Dict() map[string]dbus.Variant {
 	if s.Wait {
 		d[keyWait] = dbus.MakeVariant(true)
 	}
+	if s.Stdin != nil {
+		d[keyStdin] = dbus.MakeVariant(*s.Stdin)
+	}
 	if s.Stdout != nil {
 		d[keyStdout] = dbus.MakeVariant(*s.Stdout)
 	}
@@ -102,15 +107,13 @@ func ParseSession(d map[string]dbus.Variant) (Session, error) {
 			s.Args, err = exact[[]string](v)
 		case keyWait:
 			s.Wait, err = exact[bool](v)
-		case keyStdout, keyStderr:
+		case keyStdin, keyStdout, keyStderr:
 			fd, ok := v.Value().(dbus.UnixFD)
 			if !ok {
 				err = fmt.Errorf("want a file descriptor, got %s", v.Signature())
-			} else if k == keyStdout {
-				s.Stdout = &fd
-			} else {
-				s.Stderr = &fd
+				break
 			}
+			*map[string]**dbus.UnixFD{keyStdin: &s.Stdin, keyStdout: &s.Stdout, keyStderr: &s.Stderr}[k] = &fd
 		default:
 			return Session{}, fmt.Errorf("unknown session field %q", k)
 		}
@@ -157,8 +160,8 @@ func (s Session) Validate() error {
 			return fmt.Errorf("argument %d: not UTF-8 text of at most %d bytes without NUL", i+1, maxArgLen)
 		}
 	}
-	if (s.Stdout != nil || s.Stderr != nil) && !s.Wait {
-		return fmt.Errorf("output descriptors are only taken with wait")
+	if (s.Stdin != nil || s.Stdout != nil || s.Stderr != nil) && !s.Wait {
+		return fmt.Errorf("standard descriptors are only taken with wait")
 	}
 	return nil
 }

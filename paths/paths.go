@@ -18,6 +18,8 @@ const (
 	Machines = "/var/lib/machines"
 	// Instances holds one root-owned staging dir per running instance.
 	Instances = "/run/nspawn-tray/instances"
+	// Exits holds how each instance ended, for an hour.
+	Exits = "/run/nspawn-tray/exits"
 	// Homes holds the apps' persistent homes: Homes/UID/APP.
 	Homes = "/var/lib/nspawn-tray/homes"
 	// X11Sockets is where X servers put their X<n> sockets.
@@ -26,9 +28,10 @@ const (
 	RunUser = "/run/user"
 	// MachineID is the host's machine-id.
 	MachineID = "/etc/machine-id"
-	// Nspawn and DBusProxy are the programs the daemon starts.
-	Nspawn    = "/usr/bin/systemd-nspawn"
-	DBusProxy = "/usr/bin/xdg-dbus-proxy"
+	// Nspawn, DBusProxy and Journalctl are the programs the daemon starts.
+	Nspawn     = "/usr/bin/systemd-nspawn"
+	DBusProxy  = "/usr/bin/xdg-dbus-proxy"
+	Journalctl = "/usr/bin/journalctl"
 )
 
 // Home is the persistent home of app for uid below homes.

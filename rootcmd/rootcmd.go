@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,14 +24,13 @@ import (
 	"github.com/nspawn-tray/nspawn-tray/cli"
 	"github.com/nspawn-tray/nspawn-tray/daemon"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
-	"github.com/nspawn-tray/nspawn-tray/paths"
 )
 
 // Commands are the privileged commands, in the order help lists them.
 func Commands() []cli.Command {
 	return []cli.Command{
 		{Name: "daemon", Summary: "Run the privileged launcher service (started by D-Bus)", Flags: daemonFlags},
-		{Name: "exec-as", Summary: "Become the user and run the app (inside the container)", Args: "--uid N --gid N --home DIR -- ARGV...", Flags: execAsFlags, Hidden: true, RawArgs: true},
+		{Name: "exec-as", Summary: "Become the user and run the app (inside the container)", Args: "--uid N --gid N --home DIR [--status SOCKET] -- ARGV...", Flags: execAsFlags, Hidden: true, RawArgs: true},
 		{Name: "cleanup-instance", Summary: "Remove what a launch staged (run by the instance's unit)", Args: "MACHINE", Flags: cleanupFlags, Hidden: true},
 	}
 }
@@ -83,6 +83,13 @@ func execAsFlags(fs *flag.FlagSet) cli.Run {
 		if err != nil {
 			return cli.UsageError(err.Error())
 		}
+		var status *net.UnixConn
+		if spec.Status != "" {
+			if status, err = appexec.Report(spec.Status); err != nil {
+				fmt.Fprintf(e.Stderr, "nspawn-tray: %v\n", err)
+				return cli.ExitStatus(127)
+			}
+		}
 		// nspawn's readiness socket is for nspawn's payload protocol, not
 		// for the app: it could otherwise talk to nspawn.
 		for _, kv := range os.Environ() {
@@ -93,7 +100,12 @@ func execAsFlags(fs *flag.FlagSet) cli.Run {
 		err = appexec.Exec(spec)
 		// Exec returns only when the app could not be started: the shell's
 		// status for "command not found or not executable".
-		fmt.Fprintf(e.Stderr, "nspawn-tray: %s\n", strings.ReplaceAll(err.Error(), "\n", `\n`))
+		msg := strings.ReplaceAll(err.Error(), "\n", `\n`)
+		fmt.Fprintf(e.Stderr, "nspawn-tray: %s\n", msg)
+		if status != nil {
+			status.Write([]byte(msg))
+			status.Close()
+		}
 		return cli.ExitStatus(127)
 	}
 }
@@ -108,6 +120,10 @@ func cleanupFlags(fs *flag.FlagSet) cli.Run {
 			return fmt.Errorf("connect to the system bus: %w", err)
 		}
 		defer conn.Close()
-		return daemon.Cleanup(context.Background(), conn, paths.Instances, args[0])
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		return daemon.Cleanup(context.Background(), conn, daemon.DefaultPaths(self), args[0], daemon.EndedFromEnv(os.Getenv))
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,9 +57,9 @@ func TestHelp(t *testing.T) {
 			"Options:\n" +
 			"  --idle-timeout DURATION exit after DURATION without calls (it is started again on demand) (default 30s)\n" +
 			"  -h, --help           show this help\n"},
-		{[]string{"exec-as", "--help"}, "Usage: nspawn-tray exec-as --uid N --gid N --home DIR -- ARGV...\n\n" +
+		{[]string{"exec-as", "--help"}, "Usage: nspawn-tray exec-as --uid N --gid N --home DIR [--status SOCKET] -- ARGV...\n\n" +
 			"Become the user and run the app (inside the container).\n"},
-		{[]string{"exec-as", "-h"}, "Usage: nspawn-tray exec-as --uid N --gid N --home DIR -- ARGV...\n\n" +
+		{[]string{"exec-as", "-h"}, "Usage: nspawn-tray exec-as --uid N --gid N --home DIR [--status SOCKET] -- ARGV...\n\n" +
 			"Become the user and run the app (inside the container).\n"},
 		{[]string{"cleanup-instance", "--help"}, "Usage: nspawn-tray cleanup-instance MACHINE\n\n" +
 			"Remove what a launch staged (run by the instance's unit).\n"},
@@ -87,16 +89,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"daemon", "--idle-timeout", "soon"}, "nspawn-tray daemon: invalid value \"soon\" for flag -idle-timeout: parse error (see 'nspawn-tray daemon --help')\n"},
 		{[]string{"cleanup-instance"}, "nspawn-tray cleanup-instance: want exactly one MACHINE (see 'nspawn-tray cleanup-instance --help')\n"},
 		{[]string{"cleanup-instance", "a-00000001", "b-00000002"}, "nspawn-tray cleanup-instance: want exactly one MACHINE (see 'nspawn-tray cleanup-instance --help')\n"},
-		{[]string{"exec-as"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: invalid exec spec: missing "--" before the command` + execHelp},
-		{[]string{"exec-as", "--uid", "1000", "--gid", "1000", "--home", "/home/a", "--"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: invalid exec spec: no command after "--"` + execHelp},
-		{[]string{"exec-as", "--uid", "0", "--gid", "0", "--home", "/root", "--", "/bin/sh"}, "nspawn-tray exec-as: appexec: parse exec-as arguments: refusing to run as root: uid 0 gid 0" + execHelp},
-		{[]string{"exec-as", "--uid", "1000", "--gid", "1000", "--home", "/home/../etc", "--", "sh"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: --home: invalid exec spec: home "/home/../etc" is not an absolute clean path` + execHelp},
+		{[]string{"exec-as"}, `nspawn-tray exec-as: exec-as arguments: invalid exec spec: missing "--" before the command` + execHelp},
+		{[]string{"exec-as", "--uid", "1000", "--gid", "1000", "--home", "/home/a", "--"}, `nspawn-tray exec-as: exec-as arguments: invalid exec spec: no command after "--"` + execHelp},
+		{[]string{"exec-as", "--uid", "0", "--gid", "0", "--home", "/root", "--", "/bin/sh"}, "nspawn-tray exec-as: exec-as arguments: refusing to run as root: uid 0 gid 0" + execHelp},
+		{[]string{"exec-as", "--uid", "1000", "--gid", "1000", "--home", "/home/../etc", "--", "sh"}, `nspawn-tray exec-as: exec-as arguments: --home: invalid exec spec: home "/home/../etc" is not an absolute clean path` + execHelp},
 		// Its flags are its own: the framework's flag parsing must not
 		// take them, nor the app's after "--".
-		{[]string{"exec-as", "--uid=1000", "--gid", "1000", "--home", "/", "--", "sh"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: invalid exec spec: unknown argument "--uid=1000"` + execHelp},
-		{[]string{"exec-as", "--help", "--uid", "1"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: invalid exec spec: unknown argument "--help"` + execHelp},
-		{[]string{"exec-as", "--uid", "1", "--uid", "1\n", "--gid", "1", "--home", "/", "--", "sh"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: invalid exec spec: --uid given twice` + execHelp},
-		{[]string{"exec-as", "--uid", "1\n", "--gid", "1", "--home", "/", "--", "sh"}, `nspawn-tray exec-as: appexec: parse exec-as arguments: --uid: invalid exec spec: id "1\n"` + execHelp},
+		{[]string{"exec-as", "--uid=1000", "--gid", "1000", "--home", "/", "--", "sh"}, `nspawn-tray exec-as: exec-as arguments: invalid exec spec: unknown argument "--uid=1000"` + execHelp},
+		{[]string{"exec-as", "--help", "--uid", "1"}, `nspawn-tray exec-as: exec-as arguments: invalid exec spec: unknown argument "--help"` + execHelp},
+		{[]string{"exec-as", "--uid", "1", "--uid", "1\n", "--gid", "1", "--home", "/", "--", "sh"}, `nspawn-tray exec-as: exec-as arguments: invalid exec spec: --uid given twice` + execHelp},
+		{[]string{"exec-as", "--uid", "1\n", "--gid", "1", "--home", "/", "--", "sh"}, `nspawn-tray exec-as: exec-as arguments: --uid: invalid exec spec: id "1\n"` + execHelp},
 	} {
 		// A spec that parses would drop this test's privileges and exec.
 		if _, err := appexec.Parse(tc.args[1:]); tc.args[0] == "exec-as" && err == nil {
@@ -167,12 +169,55 @@ func TestExecAsFails(t *testing.T) {
 	for _, tc := range []struct {
 		argv0, stderr string
 	}{
-		{"no-such-app", "nspawn-tray: appexec: no-such-app: executable not found in PATH (PATH=/usr/bin:/bin)\n"},
-		{"/no/such\napp", "nspawn-tray: appexec: exec /no/such\\napp: no such file or directory\n"},
+		{"no-such-app", "nspawn-tray: cannot run no-such-app: executable not found in PATH (PATH=/usr/bin:/bin)\n"},
+		{"/no/such\napp", "nspawn-tray: cannot run /no/such\\napp: no such file or directory\n"},
 	} {
 		code, stdout, stderr := runChild(t, env, "exec-as", "--uid", "65534", "--gid", "65534", "--home", "/", "--", tc.argv0)
 		if code != 127 || stdout != "" || stderr != tc.stderr {
 			t.Errorf("%q: code %d, stdout %q, stderr %q; want 127 and %q", tc.argv0, code, stdout, stderr, tc.stderr)
+		}
+	}
+}
+
+// With --status, exec-as tells the daemon the outcome on the socket:
+// nothing but end-of-file once the app's exec succeeded (the connection is
+// close-on-exec, so the app never holds it), the reason when it failed; a
+// program name with a space gets the hint that exec is an argv list.
+func TestExecAsReportsStatus(t *testing.T) {
+	for _, tc := range []struct {
+		argv   []string
+		report string
+		code   int
+	}{
+		{[]string{"/bin/sh", "-c", "ls -l /proc/self/fd | grep -c socket || true"}, "", 0},
+		{[]string{"/usr/bin/doesnotexist"}, "cannot run /usr/bin/doesnotexist: no such file or directory", 127},
+		{[]string{"/bin/echo hello"}, `cannot run /bin/echo hello: no such file or directory (exec is an argv list, not a shell string: ["/bin/echo", "hello"])`, 127},
+		{[]string{"doesnotexist"}, "cannot run doesnotexist: executable not found in PATH (PATH=/usr/bin:/bin)", 127},
+	} {
+		dir := reachableDir(t, 0o755)
+		sock := filepath.Join(dir, "status")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				got <- "accept: " + err.Error()
+				return
+			}
+			b, _ := io.ReadAll(c)
+			got <- string(b)
+		}()
+		args := append([]string{"exec-as", "--uid", "65534", "--gid", "65534", "--home", "/", "--status", sock, "--"}, tc.argv...)
+		code, stdout, stderr := runChild(t, []string{"PATH=/usr/bin:/bin"}, args...)
+		l.Close()
+		if r := <-got; r != tc.report || code != tc.code {
+			t.Errorf("%q: reported %q, code %d (stderr %q); want %q, %d", tc.argv, r, code, stderr, tc.report, tc.code)
+		}
+		if tc.code == 0 && strings.TrimSpace(stdout) != "0" {
+			t.Errorf("the app holds %s socket(s): the status connection leaked into it", stdout)
 		}
 	}
 }
@@ -184,7 +229,7 @@ func TestCleanupInstance(t *testing.T) {
 	t.Run("invalid machine", func(t *testing.T) {
 		for _, m := range []string{"../etc", "spotify", "Spotify-0a1b2c3d", ""} {
 			code, stdout, stderr := run(t, "cleanup-instance", m)
-			want := "nspawn-tray: daemon: cleanup: invalid machine name: not an nspawn-tray instance (APP-XXXXXXXX)\n"
+			want := "nspawn-tray: cleanup: invalid machine name: not an nspawn-tray instance (APP-XXXXXXXX)\n"
 			if code != 1 || stdout != "" || stderr != want {
 				t.Errorf("%q: code %d, stdout %q, stderr %q; want 1 and %q", m, code, stdout, stderr, want)
 			}

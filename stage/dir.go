@@ -2,6 +2,7 @@ package stage
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -315,4 +316,35 @@ func (d *Dir) mountTmpfs(name string, size uint64) (*Dir, error) {
 		return nil, fmt.Errorf("not the tmpfs just mounted (%v)", err)
 	}
 	return &Dir{path: d.path + "/" + name, fd: fd}, nil
+}
+
+// Listen makes a unix stream socket d/name, root's with mode 0600, and
+// returns its listener and full path. The socket is bound through the
+// directory's descriptor (/proc/self/fd/N/name), so no path anyone could
+// change is looked up, and sun_path stays short however deep d is.
+func (d *Dir) Listen(name string) (*net.UnixListener, string, error) {
+	l, err := d.listen(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("stage: listen on %s/%s: %w", d.path, name, err)
+	}
+	return l, d.path + "/" + name, nil
+}
+
+func (d *Dir) listen(name string) (*net.UnixListener, error) {
+	if err := validComponent(name); err != nil {
+		return nil, err
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: fmt.Sprintf("/proc/self/fd/%d/%s", d.fd, name), Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// The directory's Remove takes the socket file with it; the listener
+	// must not unlink a path that may be someone else's by then.
+	l.SetUnlinkOnClose(false)
+	if err := unix.Fchmodat(d.fd, name, 0o600, 0); err != nil {
+		l.Close()
+		unix.Unlinkat(d.fd, name, 0)
+		return nil, fmt.Errorf("chmod: %w", err)
+	}
+	return l, nil
 }

@@ -3,6 +3,7 @@ package stage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -373,5 +374,48 @@ func TestMountTmpfsIsCappedAndRemovedInOneUnmount(t *testing.T) {
 	t.Logf("%d files added during the removal", <-done)
 	if _, err := os.Lstat(filepath.Join(root, "app-0000000a")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the staging dir is still there: %v", err)
+	}
+}
+
+func TestListen(t *testing.T) {
+	_, d := newDir(t)
+	l, p, err := d.Listen("exec-status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if p != d.Path()+"/exec-status" {
+		t.Errorf("path %q", p)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want a socket 0600", fi.Mode())
+	}
+	c, err := net.Dial("unix", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("x"))
+	c.Close()
+	a, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(a)
+	if string(got) != "x" {
+		t.Errorf("read %q", got)
+	}
+	if _, _, err := d.Listen("exec-status"); !errors.Is(err, unix.EADDRINUSE) {
+		t.Errorf("existing entry: %v", err)
+	}
+	if _, _, err := d.Listen("../x"); err == nil {
+		t.Error("accepted ../x")
+	}
+	l.Close()
+	if _, err := os.Lstat(p); err != nil {
+		t.Errorf("Close removed the socket file (Remove owns it): %v", err)
 	}
 }

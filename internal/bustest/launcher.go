@@ -22,8 +22,8 @@ type LauncherCall struct {
 
 // Launcher fakes the nspawn-tray daemon (io.github.nspawn_tray.Launcher1)
 // for the code that calls it: every method answers what its hook says.
-// Without hooks, Launch answers APP-00000001 and status -1 (0 with wait),
-// List the instances set with SetInstances, Stop and Metadata nothing.
+// Without hooks, Launch answers APP-00000001 and status -1, Wait 0, List
+// the instances set with SetInstances, Stop and Metadata nothing.
 type Launcher struct {
 	mu        sync.Mutex
 	apps      []launcher.AppStatus
@@ -114,9 +114,6 @@ func (a launcherAPI) Launch(msg dbus.Message, app string, session map[string]dbu
 	a.l.mu.Unlock()
 	if f != nil {
 		return f(c)
-	}
-	if w, _ := session["wait"].Value().(bool); w {
-		return app + "-00000001", 0, nil
 	}
 	return app + "-00000001", -1, nil
 }
