@@ -106,6 +106,9 @@ type Options struct {
 	// world-writable. The privileged side sets it so it never takes
 	// configuration from anything a user could have written.
 	RequireRootOwned bool
+	// Owner stands in for root as the owner RequireRootOwned requires: 0
+	// on every real system; tests that run as a user set their own uid.
+	Owner uint32
 }
 
 // FileError is a problem with one definition file, at a line if known.
@@ -208,7 +211,7 @@ func loadDir(dir string, opts Options, only string) ([]App, error) {
 	if opts.RequireRootOwned {
 		fi, err := d.Stat()
 		if err == nil {
-			err = checkRootOwned(fi, true)
+			err = checkRootOwned(fi, true, opts.Owner)
 		}
 		if err != nil {
 			return nil, &FileError{File: dir, Err: err}
@@ -277,7 +280,7 @@ func readFile(path string, open func() (*os.File, error), opts Options) ([]byte,
 		return nil, &FileError{File: path, Err: errors.New("not a regular file")}
 	}
 	if opts.RequireRootOwned {
-		if err := checkRootOwned(fi, false); err != nil {
+		if err := checkRootOwned(fi, false, opts.Owner); err != nil {
 			return nil, &FileError{File: path, Err: err}
 		}
 	}
@@ -293,7 +296,7 @@ func readFile(path string, open func() (*os.File, error), opts Options) ([]byte,
 
 // checkRootOwned is given the result of an fstat of the open file, not of a
 // path, so nothing can be swapped in between the check and the read.
-func checkRootOwned(fi os.FileInfo, dir bool) error {
+func checkRootOwned(fi os.FileInfo, dir bool, owner uint32) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	switch {
 	case !ok:
@@ -302,8 +305,10 @@ func checkRootOwned(fi os.FileInfo, dir bool) error {
 		return errors.New("not a directory")
 	case !dir && !fi.Mode().IsRegular():
 		return errors.New("not a regular file")
-	case st.Uid != 0:
+	case st.Uid != owner && owner == 0:
 		return fmt.Errorf("owned by uid %d, must be owned by root", st.Uid)
+	case st.Uid != owner:
+		return fmt.Errorf("owned by uid %d, must be owned by uid %d", st.Uid, owner)
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("mode %04o is group- or world-writable", fi.Mode().Perm())
 	}

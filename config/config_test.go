@@ -225,6 +225,20 @@ func TestRequireRootOwned(t *testing.T) {
 		}
 	})
 
+	// A test's Owner replaces root, it does not add to it.
+	t.Run("Owner stands in for root", func(t *testing.T) {
+		dir, file := newDir(t)
+		asUser := Options{RequireRootOwned: true, Owner: 65534}
+		if _, err := LoadDir(dir, asUser); err == nil || !strings.Contains(err.Error(), "owned by uid 0, must be owned by uid 65534") {
+			t.Errorf("root's files with Owner 65534: %v", err)
+		}
+		must(t, os.Chown(dir, 65534, 0))
+		must(t, os.Chown(file, 65534, 0))
+		if apps, err := LoadDir(dir, asUser); err != nil || len(apps) != 1 {
+			t.Errorf("LoadDir = %v, %v", apps, err)
+		}
+	})
+
 	for _, tc := range []struct {
 		desc  string
 		setup func(t *testing.T, dir, file string) string // returns the path to be named
