@@ -14,3 +14,8 @@ require (
 // remote crash) and leaks descriptors a message's body does not name.
 // third_party/godbus-dbus/README.nspawn-tray.md says what and why.
 replace github.com/godbus/dbus/v5 => ./third_party/godbus-dbus
+
+// A patched copy: AddSeparator returns nothing to remove the separator by,
+// so the tray could not keep its entries' ids while its menu changes.
+// third_party/fyne-systray/README.nspawn-tray.md says what and why.
+replace fyne.io/systray => ./third_party/fyne-systray

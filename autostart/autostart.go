@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
+	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
+	"github.com/nspawn-tray/nspawn-tray/menusync"
 	"github.com/nspawn-tray/nspawn-tray/ownedfiles"
 )
 
@@ -35,6 +38,20 @@ NoDisplay=true
 `)
 }
 
+// AppEntry is the entry that starts app at login; self is the nspawn-tray
+// binary. It shows the app as its menu entry does: with the name sync
+// gives it among the definitions apps (menusync.Names), and with its own
+// icon when sync has installed one below dataHome ($XDG_DATA_HOME), else
+// nspawn-tray's.
+func AppEntry(self, dataHome string, apps []config.App, app config.App) []byte {
+	name, ok := menusync.Names(apps)[app.ID]
+	if !ok {
+		name = menusync.Names([]config.App{app})[app.ID]
+	}
+	return desktopfiles.Render(desktopfiles.Ours{AppID: app.ID, Launcher: self,
+		Entry: desktopfiles.Sanitize(desktopfiles.Entry{Name: name, Icon: menusync.Icon(dataHome, app.ID)})})
+}
+
 var entries = ownedfiles.OwnerKey(".desktop", func(b []byte) bool { return desktopfiles.ParseOwner(b) != "" })
 
 // Set makes dir/file hold content (enable) or not exist (disable, when
@@ -54,4 +71,19 @@ func Set(dir, file string, content []byte) error {
 func Enabled(dir, file string) bool {
 	data, err := os.ReadFile(filepath.Join(dir, file))
 	return err == nil && desktopfiles.ParseOwner(data) != ""
+}
+
+// List says which entries of dir are enabled: the tray's, and the ids of
+// the apps whose entries are (sorted), defined or not. An unreadable dir
+// has none.
+func List(dir string) (tray bool, apps []string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		id := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "nspawn-tray-"), ".desktop")
+		if config.ValidID(id) == nil && e.Name() == AppFile(id) && Enabled(dir, e.Name()) {
+			apps = append(apps, id)
+		}
+	}
+	slices.Sort(apps)
+	return Enabled(dir, TrayFile), apps
 }

@@ -1,13 +1,17 @@
 package autostart_test
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nspawn-tray/nspawn-tray/autostart"
+	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
+	"github.com/nspawn-tray/nspawn-tray/menusync"
 )
 
 func read(t *testing.T, p string) string {
@@ -185,5 +189,113 @@ func TestEnabledOfUnreadableOrMissing(t *testing.T) {
 		if autostart.Enabled(dir, f) {
 			t.Errorf("Enabled(%s) = true", f)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// dataHome is an $XDG_DATA_HOME where sync installed icons for the apps
+// given.
+func dataHome(t *testing.T, withIcons ...string) string {
+	t.Helper()
+	dh := t.TempDir()
+	var manifest strings.Builder
+	for _, app := range withIcons {
+		rel := "hicolor/scalable/apps/" + menusync.IconName(app) + ".svg"
+		if err := os.MkdirAll(filepath.Join(dh, "icons", filepath.Dir(rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dh, "icons", rel), "<svg/>")
+		manifest.WriteString(strings.Repeat("0", 64) + " " + rel + "\n")
+	}
+	if err := os.MkdirAll(filepath.Join(dh, "nspawn-tray"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dh, "nspawn-tray", "icons.list"), manifest.String())
+	return dh
+}
+
+// Issue 16: an app's autostart entry shows it as its menu entry does: its
+// one name (told apart from same-named apps) and its own icon once sync
+// has installed it.
+func TestAutostartAppEntry(t *testing.T) {
+	xterm := config.App{ID: "xterm", Name: "XTerm"}
+	offline := config.App{ID: "xterm-offline", Name: "XTerm"}
+	gimp := config.App{ID: "gimp", Name: "GIMP"}
+	for _, tc := range []struct {
+		golden    string
+		apps      []config.App
+		app       config.App
+		withIcons []string
+		name      string
+		icon      string
+	}{
+		{"xterm.desktop", []config.App{offline, xterm, gimp}, xterm, []string{"xterm"}, "XTerm", "nspawn-tray.xterm"},
+		{"xterm-offline.desktop", []config.App{offline, xterm, gimp}, offline, []string{"xterm"}, "XTerm (xterm-offline)", "nspawn-tray"},
+		{"gimp.desktop", nil, gimp, []string{"gimp"}, "GIMP", "nspawn-tray.gimp"},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			got := autostart.AppEntry("/usr/bin/nspawn-tray", dataHome(t, tc.withIcons...), tc.apps, tc.app)
+			p := filepath.Join("testdata", tc.golden)
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := read(t, p); string(got) != want {
+				t.Errorf("AppEntry differs from %s (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", p, got, want)
+			}
+			e, err := desktopfiles.Parse(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Entry.Name != tc.name || e.Entry.Icon != tc.icon || e.Exec != "/usr/bin/nspawn-tray launch "+tc.app.ID {
+				t.Errorf("Name %q, Icon %q, Exec %q; want %q, %q and the launch of %s", e.Entry.Name, e.Entry.Icon, e.Exec, tc.name, tc.icon, tc.app.ID)
+			}
+			if owner := desktopfiles.ParseOwner(got); owner != tc.app.ID {
+				t.Errorf("owner %q, want %q", owner, tc.app.ID)
+			}
+		})
+	}
+}
+
+func TestAutostartList(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		files map[string]string
+		tray  bool
+		apps  []string
+	}{
+		{"nothing", nil, false, nil},
+		{"the tray and two apps", map[string]string{
+			autostart.TrayFile:         string(autostart.TrayEntry("/usr/bin/nspawn-tray")),
+			autostart.AppFile("b"):     string(appEntry("b")),
+			autostart.AppFile("a"):     string(appEntry("a")),
+			autostart.AppFile("a-b-c"): string(appEntry("a-b-c")),
+		}, true, []string{"a", "a-b-c", "b"}},
+		{"not ours, or not an app's", map[string]string{
+			autostart.AppFile("mine"):           "[Desktop Entry]\nType=Application\nName=Mine\nExec=mine\n",
+			"nspawn-tray-Bad.desktop":           string(appEntry("Bad")),
+			"other.desktop":                     string(appEntry("other")),
+			"nspawn-tray-x.desktop.bak":         string(appEntry("x")),
+			"nspawn-tray-nspawn-tray-x.desktop": string(appEntry("nspawn-tray-x")),
+		}, false, []string{"nspawn-tray-x"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			dir := t.TempDir()
+			for n, c := range tc.files {
+				write(t, filepath.Join(dir, n), c)
+			}
+			tray, apps := autostart.List(dir)
+			if tray != tc.tray || !slices.Equal(apps, tc.apps) {
+				t.Errorf("List = %v, %q; want %v, %q", tray, apps, tc.tray, tc.apps)
+			}
+		})
+	}
+	if tray, apps := autostart.List(filepath.Join(t.TempDir(), "missing")); tray || apps != nil {
+		t.Errorf("List of a missing dir = %v, %q", tray, apps)
 	}
 }

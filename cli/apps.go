@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
+	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/paths"
 )
 
@@ -33,17 +35,50 @@ func appsFlags(fs *flag.FlagSet) Run {
 		if err := NoArgs(args); err != nil {
 			return err
 		}
-		// The valid ones are listed even when others are not; the
-		// invalid ones are the command's error, one line each.
-		apps, loadErr := config.LoadDir(*dir, config.Options{})
+		// Checked as the daemon checks them, so what is listed launches.
+		// The valid ones are listed even when others are not; each one
+		// that cannot launch is the command's error, one line each.
+		apps, loadErr := config.LoadDir(*dir, config.Options{RequireRootOwned: true, Owner: appsOwner})
+		invalid, dirErr := config.InvalidApps(loadErr)
+		problems := []error{dirErr}
+		for _, a := range invalid {
+			problems = append(problems, errors.New(a.Message))
+		}
+		if *dir == paths.AppsDir {
+			problems = append(problems, imageProblems(apps)...)
+		}
 		var err error
 		if *asJSON {
 			err = writeAppsJSON(e.Stdout, apps)
 		} else {
 			err = writeAppsTable(e.Stdout, apps, *dir)
 		}
-		return errors.Join(err, loadErr)
+		return errors.Join(append([]error{err}, problems...)...)
 	}
+}
+
+// imageProblems asks the daemon which of apps' images are missing: only
+// root can look into /var/lib/machines. Without a daemon there is nothing
+// to add (launch says so itself).
+func imageProblems(apps []config.App) []error {
+	var st []launcher.AppStatus
+	if withClient(func(c *launcher.Client) (err error) {
+		st, err = c.Apps(context.Background())
+		return err
+	}) != nil {
+		return nil
+	}
+	valid := map[string]bool{}
+	for _, a := range apps {
+		valid[a.ID] = true
+	}
+	var out []error
+	for _, a := range st {
+		if valid[a.ID] && a.Problem != "" {
+			out = append(out, errors.New(a.Problem))
+		}
+	}
+	return out
 }
 
 func writeAppsJSON(w io.Writer, apps []config.App) error {

@@ -76,8 +76,9 @@ func userCommands() []Command {
 		{Name: "launch", Summary: "Start an app in its container", Args: "APP [-- ARGS...]", Flags: launchFlags},
 		{Name: "ps", Summary: "List the running app instances", Flags: psFlags},
 		{Name: "stop", Summary: "Stop a running app instance, or all of yours of one app", Args: "MACHINE | --app APP", Flags: stopFlags},
+		{Name: "logs", Summary: "Show what an app instance printed (the latest of yours, given an APP)", Args: "MACHINE | APP", Flags: logsFlags},
 		{Name: "sync", Summary: "Write desktop entries and icons for the defined apps", Flags: syncFlags},
-		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP]", Flags: autostartFlags},
+		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP] | list", Flags: autostartFlags},
 		{Name: "pulse-filter", Summary: "Filter an app's connection to the sound server", Hidden: true, Flags: pulseFilterFlags},
 	}
 }
@@ -220,12 +221,28 @@ func commandUsage(w io.Writer, cmd *Command, fs *flag.FlagSet) {
 	}
 }
 
+// aliasOf starts the usage of a one-letter flag that stands for a long
+// one ("-f" for "--follow"): help lists it with the long one.
+const aliasOf = "alias of --"
+
 // printFlags lists flags GNU-style; the flag package's own PrintDefaults
 // uses single dashes and a layout unlike the rest of the help.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
+	short := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
+		if long, ok := strings.CutPrefix(f.Usage, aliasOf); ok {
+			short[long] = f.Name
+		}
+	})
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, aliasOf) {
+			return
+		}
 		arg, usage := flag.UnquoteUsage(f)
 		name := "--" + f.Name
+		if s, ok := short[f.Name]; ok {
+			name = "-" + s + ", " + name
+		}
 		if arg != "" {
 			name += " " + arg
 		}

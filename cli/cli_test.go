@@ -134,6 +134,13 @@ func TestLogLevel(t *testing.T) {
 	}
 }
 
+// TestMain makes the tests' own files count as root's would: the commands
+// require the definitions' owner to be root's, like the daemon.
+func TestMain(m *testing.M) {
+	appsOwner = uint32(os.Geteuid())
+	os.Exit(m.Run())
+}
+
 func writeApps(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -156,7 +163,13 @@ func TestApps(t *testing.T) {
 		"spotify.toml": spotify,
 		"broken.toml":  "name = \"x\"\nimgae = \"y\"\n",
 		"Bad.toml":     spotify,
+		"loose.toml":   spotify,
 	})
+	// What launch refuses, apps must not list as valid (the first
+	// version did).
+	if err := os.Chmod(filepath.Join(bad, "loose.toml"), 0o666); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("table", func(t *testing.T) {
 		code, stdout, stderr := run(t, Program{}, "apps", "--dir", good)
@@ -196,8 +209,12 @@ func TestApps(t *testing.T) {
 		}
 		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 		want := []string{
-			"nspawn-tray: " + filepath.Join(bad, "Bad.toml") + `: file name: invalid app id "Bad"`,
-			"nspawn-tray: " + filepath.Join(bad, "broken.toml") + `:2: unknown key "imgae"`,
+			`nspawn-tray: app "Bad" has an invalid definition: ` + filepath.Join(bad, "Bad.toml") + `: file name: invalid app id "Bad"`,
+			`nspawn-tray: app "broken" has an invalid definition: ` + filepath.Join(bad, "broken.toml") + `:2: unknown key "imgae"`,
+			`nspawn-tray: app "loose" has an invalid definition: ` + filepath.Join(bad, "loose.toml") + `: mode 0666 is group- or world-writable`,
+		}
+		if strings.Contains(stdout, "loose") {
+			t.Errorf("a definition launch refuses is listed:\n%s", stdout)
 		}
 		if len(lines) != len(want) {
 			t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), stderr)

@@ -73,9 +73,16 @@ func message(err error) string {
 	switch {
 	case errors.Is(err, launcher.ErrNoDaemon):
 		return "the nspawn-tray daemon is not installed (no " + launcher.BusName + " on the system bus)"
+	case errors.Is(err, launcher.ErrOthersInstance):
+		// The daemon's words: it takes an administrator, no group helps.
+		return err.Error()
 	case errors.Is(err, launcher.ErrNotAuthorized) && act != nil:
 		return fmt.Sprintf("not authorized to %s: ask an administrator to add you to the nspawn-tray group (usermod -aG nspawn-tray %s), then log in again", act.action, currentUser())
 	case errors.Is(err, launcher.ErrUnknownApp):
+		var s *suggested
+		if errors.As(err, &s) {
+			return err.Error()
+		}
 		return err.Error() + " (see 'nspawn-tray apps')"
 	}
 	return err.Error()

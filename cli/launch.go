@@ -6,12 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machinename"
 )
 
 // systemBus is a private system bus connection: a library elsewhere in the
@@ -36,7 +40,7 @@ func withClient(f func(*launcher.Client) error) error {
 }
 
 func launchFlags(fs *flag.FlagSet) Run {
-	wait := fs.Bool("wait", false, "stream the app's output here and exit with its status")
+	wait := fs.Bool("wait", false, "run in the foreground: the app gets this terminal's input and output, Ctrl-C stops it, and the exit status is the app's")
 	return func(e *Env, args []string) error {
 		if len(args) == 0 {
 			return UsageError("missing APP")
@@ -60,20 +64,62 @@ func launchFlags(fs *flag.FlagSet) Run {
 			if !okOut || !okErr {
 				return fmt.Errorf("--wait needs real standard output and error")
 			}
-			o, r := dbus.UnixFD(out.Fd()), dbus.UnixFD(errf.Fd())
-			session.Wait, session.Stdout, session.Stderr = true, &o, &r
+			i, o, r := dbus.UnixFD(os.Stdin.Fd()), dbus.UnixFD(out.Fd()), dbus.UnixFD(errf.Fd())
+			session.Wait, session.Stdin, session.Stdout, session.Stderr = true, &i, &o, &r
 		}
 		return failed("launch "+app, withClient(func(c *launcher.Client) error {
-			machine, status, err := c.Launch(context.Background(), app, session)
+			machine, _, err := c.Launch(context.Background(), app, session)
 			switch {
 			case err != nil:
-				return err
+				return didYouMean(err, app)
 			case *wait:
-				return ExitStatus(status)
+				return foreground(e, c, machine)
 			}
 			fmt.Fprintln(e.Stdout, machine)
 			return nil
 		}))
+	}
+}
+
+// foreground waits for machine like a shell waits for a foreground job:
+// Ctrl-C (or the terminal going away, or SIGTERM) stops the app, and the
+// status is the app's. A second Ctrl-C stops waiting and says so.
+func foreground(e *Env, c *launcher.Client, machine string) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		status int32
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		status, err := c.Wait(ctx, machine)
+		done <- result{status, err}
+	}()
+	stopping := false
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return r.err
+			}
+			return ExitStatus(r.status)
+		case <-sigs:
+			if stopping {
+				e.Warn(fmt.Sprintf("%s is still stopping; 'nspawn-tray stop %s' if it does not", machine, machine))
+				return ExitStatus(130)
+			}
+			stopping = true
+			e.Warn("stopping " + machine)
+			go func() {
+				if err := c.Stop(ctx, machine); err != nil && ctx.Err() == nil {
+					e.Warn(fmt.Sprintf("could not stop %s: %v", machine, message(err)))
+				}
+			}()
+		}
 	}
 }
 
@@ -99,10 +145,21 @@ func psFlags(fs *flag.FlagSet) Run {
 			enc.SetIndent("", "  ")
 			return enc.Encode(list)
 		}
+		// The app's name as the menu and the tray show it; the unit is what
+		// journalctl -u and systemctl status take.
+		names := map[string]string{}
+		apps, _ := config.LoadDir(appsDir, config.Options{RequireRootOwned: true, Owner: appsOwner})
+		for _, a := range apps {
+			names[a.ID] = a.Name
+		}
 		tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "MACHINE\tAPP\tUID\tSINCE")
+		fmt.Fprintln(tw, "MACHINE\tAPP\tNAME\tUID\tSINCE\tUNIT")
 		for _, i := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", i.Machine, i.App, i.UID, i.Since.Time().Local().Format(time.DateTime))
+			name := names[i.App]
+			if name == "" {
+				name = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", i.Machine, i.App, name, i.UID, i.Since.Time().Local().Format(time.DateTime), i.Unit)
 		}
 		return tw.Flush()
 	}
@@ -114,21 +171,30 @@ func stopFlags(fs *flag.FlagSet) Run {
 		if (*app == "") == (len(args) != 1) || len(args) > 1 {
 			return UsageError("want exactly one MACHINE (see 'nspawn-tray ps'), or --app APP")
 		}
-		what := "stop " + *app
-		if len(args) == 1 {
-			what = "stop " + args[0]
+		// "stop spotify" means the app's instances: a machine name always
+		// has the -XXXXXXXX suffix.
+		if len(args) == 1 && machinename.CheckInstance(args[0]) != nil && config.ValidID(args[0]) == nil {
+			return UsageError(fmt.Sprintf("%q is an app, not an instance: 'nspawn-tray stop --app %s' stops yours", args[0], args[0]))
 		}
 		return withClient(func(c *launcher.Client) error {
 			machines := args
 			if *app != "" {
 				list, err := c.List(context.Background())
 				if err != nil {
-					return failed(what, err)
+					return failed("stop "+*app, err)
 				}
 				for _, i := range list {
 					if i.App == *app && i.UID == uint32(os.Getuid()) {
 						machines = append(machines, i.Machine)
 					}
+				}
+				if len(machines) == 0 {
+					if best := closestApp(*app); best != "" && best != *app {
+						e.Warn(fmt.Sprintf("none of your instances is of %q (did you mean %q?)", *app, best))
+					} else {
+						e.Warn(fmt.Sprintf("none of your instances is of %q: nothing to stop", *app))
+					}
+					return nil
 				}
 			}
 			for _, m := range machines {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,14 +242,28 @@ func readFile(t *testing.T, p string) string {
 	return string(data)
 }
 
-// --wait hands the daemon our own stdout and stderr, which the app writes
-// to, and exits with the app's status instead of printing the machine.
+// --wait hands the daemon our own stdin, stdout and stderr, which the app
+// uses, then waits and exits with the app's status instead of printing the
+// machine.
 func TestLaunchWait(t *testing.T) {
 	noDesktop(t)
 	l := fakeDaemon(t)
+	in := tempFile(t, "stdin")
+	in.WriteString("typed\n")
+	in.Seek(0, 0)
+	oldStdin := os.Stdin
+	os.Stdin = in
+	t.Cleanup(func() { os.Stdin = oldStdin })
 	l.OnLaunch(func(c bustest.LauncherCall) (string, int32, *dbus.Error) {
 		// What the app would do with the descriptors the daemon got.
-		for key, text := range map[string]string{"stdout": "app output\n", "stderr": "app error\n"} {
+		fd, ok := c.Session["stdin"].Value().(dbus.UnixFD)
+		if !ok {
+			return "", 0, dbus.NewError(launcher.ErrNameInvalidArgs, []any{"no stdin"})
+		}
+		typed := make([]byte, 6)
+		unix.Read(int(fd), typed)
+		unix.Close(int(fd))
+		for key, text := range map[string]string{"stdout": "app read " + string(typed), "stderr": "app error\n"} {
 			fd, ok := c.Session[key].Value().(dbus.UnixFD)
 			if !ok {
 				return "", 0, dbus.NewError(launcher.ErrNameInvalidArgs, []any{"no " + key})
@@ -256,25 +271,106 @@ func TestLaunchWait(t *testing.T) {
 			unix.Write(int(fd), []byte(text))
 			unix.Close(int(fd))
 		}
-		return "spotify-00000001", 3, nil
+		return "spotify-00000001", -1, nil
+	})
+	l.OnWait(func(c bustest.LauncherCall) (int32, *dbus.Error) {
+		if c.Arg != "spotify-00000001" {
+			return -1, dbus.NewError(launcher.ErrNameNoSuchInstance, []any{"no " + c.Arg})
+		}
+		return 3, nil
 	})
 	stdout, stderr := tempFile(t, "stdout"), tempFile(t, "stderr")
 	code := Program{}.Run([]string{"launch", "--wait", "spotify", "--", "x"}, stdout, stderr)
-	if got, want := readFile(t, stdout.Name()), "app output\n"; code != 3 || got != want {
+	if got, want := readFile(t, stdout.Name()), "app read typed\n"; code != 3 || got != want {
 		t.Errorf("code %d, stdout %q; want 3 and %q (the app's, not the machine)", code, got, want)
 	}
 	if got, want := readFile(t, stderr.Name()), "app error\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
 	calls := l.Calls()
-	if len(calls) != 1 {
-		t.Fatalf("daemon got %v", methods(calls))
+	if got := methods(calls); !slices.Equal(got, []string{"Launch spotify", "Wait spotify-00000001"}) {
+		t.Fatalf("daemon got %q", got)
 	}
 	if w, _ := calls[0].Session["wait"].Value().(bool); !w {
 		t.Errorf("session without wait: %v", calls[0].Session)
 	}
 	if args, _ := calls[0].Session["args"].Value().([]string); !slices.Equal(args, []string{"x"}) {
 		t.Errorf("session args %q, want [x]", args)
+	}
+}
+
+// Ctrl-C on launch --wait stops the app, like a foreground program, and
+// the status is the app's; a second one stops waiting.
+func TestLaunchWaitInterrupted(t *testing.T) {
+	noDesktop(t)
+	l := fakeDaemon(t)
+	stopped := make(chan struct{})
+	l.OnStop(func(bustest.LauncherCall) *dbus.Error { close(stopped); return nil })
+	l.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
+		select {
+		case <-stopped:
+			return 137, nil
+		case <-time.After(10 * time.Second):
+			return 0, nil
+		}
+	})
+	stdout, stderr := tempFile(t, "stdout"), tempFile(t, "stderr")
+	go func() {
+		bustest.Eventually(t, "the client waits", func() bool { return slices.Contains(methods(l.Calls()), "Wait spotify-00000001") })
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}()
+	code := Program{}.Run([]string{"launch", "--wait", "spotify"}, stdout, stderr)
+	if code != 137 || !slices.Contains(methods(l.Calls()), "Stop spotify-00000001") {
+		t.Errorf("code %d, calls %q; want 137 after a Stop", code, methods(l.Calls()))
+	}
+	if got, want := readFile(t, stderr.Name()), "nspawn-tray launch: stopping spotify-00000001\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+
+	// The app does not stop: the second Ctrl-C gives up waiting, and says so.
+	l.OnStop(func(bustest.LauncherCall) *dbus.Error { return nil })
+	l.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) { time.Sleep(10 * time.Second); return 0, nil })
+	stderr = tempFile(t, "stderr2")
+	go func() {
+		bustest.Eventually(t, "the client waits", func() bool { return count(methods(l.Calls()), "Wait spotify-00000001") == 2 })
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+		bustest.Eventually(t, "the client stops it", func() bool { return count(methods(l.Calls()), "Stop spotify-00000001") == 2 })
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}()
+	if code := (Program{}).Run([]string{"launch", "--wait", "spotify"}, stdout, stderr); code != 130 {
+		t.Errorf("code %d, want 130", code)
+	}
+	want := "nspawn-tray launch: stopping spotify-00000001\nnspawn-tray launch: spotify-00000001 is still stopping; 'nspawn-tray stop spotify-00000001' if it does not\n"
+	if got := readFile(t, stderr.Name()); got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// A near miss gets the app it was probably meant to be.
+func TestLaunchDidYouMean(t *testing.T) {
+	noDesktop(t)
+	withAppsDir(t, writeApps(t, map[string]string{"spotify.toml": spotify}))
+	l := fakeDaemon(t)
+	l.OnLaunch(func(c bustest.LauncherCall) (string, int32, *dbus.Error) {
+		return "", -1, dbus.NewError(launcher.ErrNameUnknownApp, []any{`unknown app "` + c.Arg + `"`})
+	})
+	for _, tc := range []struct{ app, want string }{
+		{"spotfy", `nspawn-tray: unknown app "spotfy" (did you mean "spotify"?)` + "\n"},
+		{"gimp", `nspawn-tray: unknown app "gimp" (see 'nspawn-tray apps')` + "\n"},
+	} {
+		if code, _, stderr := run(t, Program{}, "launch", tc.app); code != 1 || stderr != tc.want {
+			t.Errorf("%s: code %d, stderr %q; want 1 and %q", tc.app, code, stderr, tc.want)
+		}
 	}
 }
 
@@ -329,11 +425,12 @@ func TestPs(t *testing.T) {
 		{Machine: "spotify-0a1b2c3d", App: "spotify", UID: 1000, Since: launcher.Time(since.UnixMicro()), Unit: "u1"},
 		{Machine: "gimp-deadbeef", App: "gimp", UID: 65534, Since: launcher.Time(since.Add(time.Hour).UnixMicro()), Unit: "u2"},
 	})
+	withAppsDir(t, writeApps(t, map[string]string{"spotify.toml": spotify}))
 	code, stdout, stderr := run(t, Program{}, "ps")
 	want := "" +
-		"MACHINE           APP      UID    SINCE\n" +
-		"spotify-0a1b2c3d  spotify  1000   2024-05-01 12:34:56\n" +
-		"gimp-deadbeef     gimp     65534  2024-05-01 13:34:56\n"
+		"MACHINE           APP      NAME     UID    SINCE                UNIT\n" +
+		"spotify-0a1b2c3d  spotify  Spotify  1000   2024-05-01 12:34:56  u1\n" +
+		"gimp-deadbeef     gimp     -        65534  2024-05-01 13:34:56  u2\n"
 	if code != 0 || stdout != want || stderr != "" {
 		t.Errorf("code %d, stderr %q, stdout:\n%s\nwant:\n%s", code, stderr, stdout, want)
 	}
@@ -369,7 +466,7 @@ func TestPsEmpty(t *testing.T) {
 	if code, stdout, stderr := run(t, Program{}, "ps", "--json"); code != 0 || stdout != "[]\n" || stderr != "" {
 		t.Errorf("--json: code %d, stdout %q, stderr %q; want []", code, stdout, stderr)
 	}
-	if code, stdout, stderr := run(t, Program{}, "ps"); code != 0 || stdout != "MACHINE  APP  UID  SINCE\n" || stderr != "" {
+	if code, stdout, stderr := run(t, Program{}, "ps"); code != 0 || stdout != "MACHINE  APP  NAME  UID  SINCE  UNIT\n" || stderr != "" {
 		t.Errorf("table: code %d, stdout %q, stderr %q; want the header alone", code, stdout, stderr)
 	}
 }
@@ -428,14 +525,21 @@ func TestStopApp(t *testing.T) {
 	}
 }
 
+// Nothing to stop is said, not silent; a near miss gets a suggestion.
 func TestStopAppNoneRunning(t *testing.T) {
+	withAppsDir(t, writeApps(t, map[string]string{"spotify.toml": spotify}))
 	l := fakeDaemon(t)
 	l.SetInstances([]launcher.Instance{{Machine: "spotify-00000002", App: "spotify", UID: uint32(os.Getuid() + 1)}})
-	if code, stdout, stderr := run(t, Program{}, "stop", "--app", "spotify"); code != 0 || stdout != "" || stderr != "" {
-		t.Errorf("code %d, stdout %q, stderr %q; want 0 and nothing", code, stdout, stderr)
+	want := "nspawn-tray stop: none of your instances is of \"spotify\": nothing to stop\n"
+	if code, stdout, stderr := run(t, Program{}, "stop", "--app", "spotify"); code != 0 || stdout != "" || stderr != want {
+		t.Errorf("code %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
 	}
-	if got := methods(l.Calls()); !slices.Equal(got, []string{"List "}) {
-		t.Errorf("daemon got %q, want List alone", got)
+	want = "nspawn-tray stop: none of your instances is of \"spotfy\" (did you mean \"spotify\"?)\n"
+	if code, _, stderr := run(t, Program{}, "stop", "--app", "spotfy"); code != 0 || stderr != want {
+		t.Errorf("code %d, stderr %q; want 0 and %q", code, stderr, want)
+	}
+	if got := methods(l.Calls()); !slices.Equal(got, []string{"List ", "List "}) {
+		t.Errorf("daemon got %q, want List alone each time", got)
 	}
 }
 

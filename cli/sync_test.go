@@ -11,10 +11,16 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/nspawn-tray/nspawn-tray/autostart"
+	cfg "github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/menusync"
 )
+
+// The definitions the tests write are their user's: the commands read
+// them as the daemon does, with the test's uid standing in for root.
+func init() { appsOwner = uint32(os.Getuid()) }
 
 // xdgHomes points XDG_DATA_HOME and XDG_CONFIG_HOME at temp dirs for the
 // test; xdg reads them once, so it is reloaded both ways.
@@ -72,17 +78,17 @@ func TestSync(t *testing.T) {
 	})
 
 	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
-	const written = "1 apps: 1 entries written, 0 removed; 1 icons written, 0 removed\n"
-	badWarning := "nspawn-tray sync: skipping " + filepath.Join(defs, "Bad.toml") + `: file name: invalid app id "Bad"`
+	const written = "1 app: 1 entry written, 0 removed; 1 icon written, 0 removed\n"
+	badWarning := `nspawn-tray sync: app "Bad" has an invalid definition: ` + filepath.Join(defs, "Bad.toml") + `: file name: invalid app id "Bad"`
 	if code != 0 || stdout != written || !strings.HasPrefix(stderr, badWarning) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("code %d, stdout %q, stderr %q; want 0, %q and one warning %q...", code, stdout, stderr, written, badWarning)
 	}
 	if got := methods(l.Calls()); !slices.Equal(got, []string{"Metadata spotify"}) {
 		t.Errorf("daemon got %q, want Metadata spotify", got)
 	}
-	// The daemon's desktop id, name and icon; our launcher.
+	// The daemon's desktop id and icon, the definition's name; our launcher.
 	entry := entryOf(t, filepath.Join(data, "applications", "com.spotify.Client.desktop"), "spotify")
-	for _, line := range []string{"Name=Spotify Music", "Icon=nspawn-tray.spotify", "TryExec=" + self(t)} {
+	for _, line := range []string{"Name=Spotify", "Icon=nspawn-tray.spotify", "TryExec=" + self(t)} {
 		if !strings.Contains(entry, "\n"+line+"\n") {
 			t.Errorf("entry lacks %q:\n%s", line, entry)
 		}
@@ -92,7 +98,7 @@ func TestSync(t *testing.T) {
 	}
 
 	// Nothing changed, nothing written.
-	if code, stdout, _ := run(t, Program{}, "sync", "--dir", defs); code != 0 || stdout != "1 apps: 0 entries written, 0 removed; 0 icons written, 0 removed\n" {
+	if code, stdout, _ := run(t, Program{}, "sync", "--dir", defs); code != 0 || stdout != "1 app: 0 entries written, 0 removed; 0 icons written, 0 removed\n" {
 		t.Errorf("second sync: code %d, stdout %q", code, stdout)
 	}
 
@@ -121,7 +127,7 @@ func TestSyncLeavesForeignEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
-	if want := "1 apps: 0 entries written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
+	if want := "1 app: 0 entries written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
 		t.Errorf("code %d, stdout %q; want 0 and %q", code, stdout, want)
 	}
 	if want := "nspawn-tray sync: left spotify.desktop alone: it is not nspawn-tray's\n"; stderr != want {
@@ -160,7 +166,7 @@ func TestSyncMetadataError(t *testing.T) {
 		return "", nil, nil, dbus.NewError(launcher.ErrNameImageMissing, []any{`image "spotify" of app "spotify" is missing`})
 	})
 	code, stdout, stderr := run(t, Program{}, "sync", "--dir", defs)
-	if want := "1 apps: 1 entries written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
+	if want := "1 app: 1 entry written, 0 removed; 0 icons written, 0 removed\n"; code != 0 || stdout != want {
 		t.Errorf("code %d, stdout %q; want 0 and %q", code, stdout, want)
 	}
 	if want := "nspawn-tray sync: image \"spotify\" of app \"spotify\" is missing; its entry uses the definition only\n"; stderr != want {
@@ -267,9 +273,9 @@ func TestAutostartErrors(t *testing.T) {
 	}{
 		{[]string{"autostart", "enable", "nope"}, 1, "nspawn-tray: unknown app \"nope\" (see 'nspawn-tray apps')\n"},
 		{[]string{"autostart", "disable", "../x"}, 1, "nspawn-tray: unknown app \"../x\" (see 'nspawn-tray apps')\n"},
-		{[]string{"autostart"}, 2, "nspawn-tray autostart: want enable or disable, and an optional APP (see 'nspawn-tray autostart --help')\n"},
-		{[]string{"autostart", "on"}, 2, "nspawn-tray autostart: want enable or disable, and an optional APP (see 'nspawn-tray autostart --help')\n"},
-		{[]string{"autostart", "enable", "a", "b"}, 2, "nspawn-tray autostart: want enable or disable, and an optional APP (see 'nspawn-tray autostart --help')\n"},
+		{[]string{"autostart"}, 2, "nspawn-tray autostart: want enable or disable and an optional APP, or list (see 'nspawn-tray autostart --help')\n"},
+		{[]string{"autostart", "on"}, 2, "nspawn-tray autostart: want enable or disable and an optional APP, or list (see 'nspawn-tray autostart --help')\n"},
+		{[]string{"autostart", "enable", "a", "b"}, 2, "nspawn-tray autostart: want enable or disable and an optional APP, or list (see 'nspawn-tray autostart --help')\n"},
 	} {
 		if code, stdout, stderr := run(t, Program{}, tc.args...); code != tc.code || stdout != "" || stderr != tc.stderr {
 			t.Errorf("%q: code %d, stdout %q, stderr %q; want %d and %q", tc.args, code, stdout, stderr, tc.code, tc.stderr)
@@ -308,5 +314,116 @@ func TestAutostartDisableRemovedApp(t *testing.T) {
 	code, _, stderr := run(t, Program{}, "autostart", "disable", "spotify")
 	if code != 0 || exists(path) {
 		t.Errorf("disable after the definition went: code %d, stderr %q, entry left: %v", code, stderr, exists(path))
+	}
+}
+
+// Issue 16: an app's autostart entry shows it as the menu does: the name
+// sync gives it and, once sync has installed it, its own icon.
+func TestAutostartAppEntry(t *testing.T) {
+	beta := strings.Replace(spotify, `image = "spotify"`, `image = "spotify-beta"`, 1)
+	for _, tc := range []struct {
+		desc   string
+		defs   map[string]string
+		sync   bool // sync first, with the daemon giving an icon
+		app    string
+		name   string
+		icon   string
+		stderr string
+	}{
+		{desc: "before any sync", defs: map[string]string{"spotify.toml": spotify}, app: "spotify",
+			name: "Spotify", icon: "nspawn-tray"},
+		{desc: "after sync installed its icon", defs: map[string]string{"spotify.toml": spotify}, sync: true, app: "spotify",
+			name: "Spotify", icon: "nspawn-tray.spotify"},
+		{desc: "a second app of the same name", defs: map[string]string{"spotify.toml": spotify, "spotify-beta.toml": beta},
+			app: "spotify-beta", name: "Spotify (spotify-beta)", icon: "nspawn-tray"},
+		{desc: "the first app of the same name", defs: map[string]string{"spotify.toml": spotify, "spotify-beta.toml": beta},
+			app: "spotify", name: "Spotify", icon: "nspawn-tray"},
+		{desc: "an invalid definition", defs: map[string]string{"spotify.toml": spotify, "gimp.toml": "name = \"GIMP\"\n"},
+			app: "gimp", stderr: `nspawn-tray: app "gimp" has an invalid definition: DIR/gimp.toml: missing required key "image"; DIR/gimp.toml: missing required key "exec"` + "\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			data, config := xdgHomes(t)
+			defs := writeApps(t, tc.defs)
+			withAppsDir(t, defs)
+			if tc.sync {
+				l := fakeDaemon(t)
+				l.OnMetadata(func(c bustest.LauncherCall) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error) {
+					return "com.spotify.Client", nil, []launcher.Icon{{Name: "spotify-client", SizeDir: "48x48", Ext: "png", Data: []byte("png")}}, nil
+				})
+				if code, _, stderr := run(t, Program{}, "sync", "--dir", defs); code != 0 {
+					t.Fatalf("sync: code %d, stderr %q", code, stderr)
+				}
+			}
+			code, stdout, stderr := run(t, Program{}, "autostart", "enable", tc.app)
+			path := filepath.Join(config, "autostart", autostart.AppFile(tc.app))
+			if tc.stderr != "" {
+				if want := strings.ReplaceAll(tc.stderr, "DIR", defs); code != 1 || stdout != "" || stderr != want {
+					t.Errorf("code %d, stdout %q, stderr %q; want 1 and %q", code, stdout, stderr, want)
+				}
+				if exists(path) {
+					t.Error("an entry was written for an invalid definition")
+				}
+				return
+			}
+			if code != 0 || stdout != "" || stderr != "" {
+				t.Fatalf("enable: code %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			entry := entryOf(t, path, tc.app)
+			p, err := desktopfiles.Parse([]byte(entry))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Entry.Name != tc.name || p.Entry.Icon != tc.icon {
+				t.Errorf("Name %q, Icon %q; want %q, %q:\n%s", p.Entry.Name, p.Entry.Icon, tc.name, tc.icon, entry)
+			}
+			apps, _, err := menusync.Definitions(defs, appsOwner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(apps, func(a cfg.App) bool { return a.ID == tc.app })
+			if want := autostart.AppEntry(self(t), data, apps, apps[i]); entry != string(want) {
+				t.Errorf("entry is not autostart.AppEntry's:\n%s\nwant\n%s", entry, want)
+			}
+		})
+	}
+}
+
+func TestAutostartList(t *testing.T) {
+	_, config := xdgHomes(t)
+	defs := writeApps(t, map[string]string{"spotify.toml": spotify, "gimp.toml": gimp, "broken.toml": "name = \"Broken\"\n",
+		"unsafe.toml": gimp})
+	if err := os.Chmod(filepath.Join(defs, "unsafe.toml"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	withAppsDir(t, defs)
+	want := "tray\tdisabled\nbroken\tdisabled (invalid definition)\ngimp\tdisabled\nspotify\tdisabled\nunsafe\tdisabled (invalid definition)\n"
+	if code, stdout, stderr := run(t, Program{}, "autostart", "list"); code != 0 || stdout != want || stderr != "" {
+		t.Errorf("list with nothing enabled: code %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+	for _, args := range [][]string{{"enable"}, {"enable", "spotify"}} {
+		if code, _, stderr := run(t, Program{}, append([]string{"autostart"}, args...)...); code != 0 {
+			t.Fatalf("%q: code %d, stderr %q", args, code, stderr)
+		}
+	}
+	dir := filepath.Join(config, "autostart")
+	// Entries written when their definitions were fine.
+	for _, app := range []string{"gone", "broken"} {
+		content := desktopfiles.Render(desktopfiles.Ours{AppID: app, Launcher: self(t), Entry: desktopfiles.Entry{Name: app}})
+		if err := os.WriteFile(filepath.Join(dir, autostart.AppFile(app)), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not ours: not listed.
+	if err := os.WriteFile(filepath.Join(dir, autostart.AppFile("mine")), []byte("[Desktop Entry]\nType=Application\nName=Mine\nExec=mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want = "tray\tenabled\nbroken\tenabled (invalid definition)\ngimp\tdisabled\ngone\tenabled (no definition)\n" +
+		"spotify\tenabled\nunsafe\tdisabled (invalid definition)\n"
+	if code, stdout, stderr := run(t, Program{}, "autostart", "list"); code != 0 || stdout != want || stderr != "" {
+		t.Errorf("list: code %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+	usage := "nspawn-tray autostart: want enable or disable and an optional APP, or list (see 'nspawn-tray autostart --help')\n"
+	if code, stdout, stderr := run(t, Program{}, "autostart", "list", "spotify"); code != 2 || stdout != "" || stderr != usage {
+		t.Errorf("list spotify: code %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, usage)
 	}
 }

@@ -563,3 +563,33 @@ func Invalid(id string, err error) string {
 // FileID is the app id a definition file (a FileError's File) stands for:
 // its name less ".toml".
 func FileID(file string) string { return strings.TrimSuffix(filepath.Base(file), ".toml") }
+
+// InvalidApp is one definition LoadDir refused, with its one message.
+type InvalidApp struct {
+	ID      string // the file's name less ".toml"
+	Message string // config.Invalid's, every problem of the file in it
+}
+
+// InvalidApps groups LoadDir's error by definition file, in file order. A
+// problem that is no one file's (the directory's) is returned as other.
+func InvalidApps(err error) (apps []InvalidApp, other error) {
+	byID := map[string][]string{}
+	var order []string
+	var others []error
+	for _, p := range Problems(err) {
+		var fe *FileError
+		if !errors.As(p, &fe) || filepath.Ext(fe.File) != ".toml" {
+			others = append(others, p)
+			continue
+		}
+		id := FileID(fe.File)
+		if _, ok := byID[id]; !ok {
+			order = append(order, id)
+		}
+		byID[id] = append(byID[id], p.Error())
+	}
+	for _, id := range order {
+		apps = append(apps, InvalidApp{ID: id, Message: Invalid(id, errors.New(strings.Join(byID[id], "\n")))})
+	}
+	return apps, errors.Join(others...)
+}

@@ -347,3 +347,24 @@ u = {v = 1}
 		}
 	}
 }
+
+// One message per file, however many problems it has; the directory's own
+// problem stays apart.
+func TestInvalidApps(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "ok.toml", good)
+	write(t, dir, "two.toml", "name = \"\"\nimage = \"\"\nexec = [\"/x\"]\n")
+	write(t, dir, "one.toml", "name = 1\n")
+	_, err := LoadDir(dir, Options{})
+	apps, other := InvalidApps(err)
+	if other != nil || len(apps) != 2 || apps[0].ID != "one" || apps[1].ID != "two" {
+		t.Fatalf("InvalidApps = %+v, %v", apps, other)
+	}
+	if !strings.HasPrefix(apps[1].Message, `app "two" has an invalid definition: `) || strings.Count(apps[1].Message, "two.toml") != 2 {
+		t.Errorf("message %q, want both problems of two.toml in one", apps[1].Message)
+	}
+	_, other = InvalidApps(errors.Join(&FileError{File: dir, Err: errors.New("is a symlink, refused")}))
+	if other == nil {
+		t.Error("the directory's problem was taken for a definition's")
+	}
+}

@@ -80,6 +80,9 @@ func ValidName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty", ErrInvalidName)
+	case strings.TrimFunc(name, unicode.IsSpace) == "":
+		// It would show as a blank menu entry and tray item.
+		return fmt.Errorf("%w %s: only white space", ErrInvalidName, quote(name))
 	case len(name) > maxNameLen:
 		return fmt.Errorf("%w %s: longer than %d bytes", ErrInvalidName, quote(name), maxNameLen)
 	case !utf8.ValidString(name):

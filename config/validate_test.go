@@ -97,6 +97,11 @@ func TestValidName(t *testing.T) {
 		{strings.Repeat("a", 129), false},
 		{strings.Repeat("é", 65), false}, // 130 bytes
 		{"", false},
+		// Blank in a menu: the first version took these.
+		{" ", false},
+		{"   ", false},
+		{"\u00a0\u3000", false}, // no-break and ideographic space
+		{" Spotify ", true},
 		{"a\nExec=evil", false},
 		{"a\tb", false},
 		{"a\x00", false},

@@ -108,7 +108,7 @@ func (s *Service) stop(ctx context.Context, msg dbus.Message, machine string) er
 		action = launcher.ActionStopOwn
 	}
 	if err := s.authorize(ctx, msg, sender, action, map[string]string{"app": rec.App, "machine": machine}); err != nil {
-		return err
+		return othersInstance(err, action, machine, "stop it")
 	}
 	if err := s.machines.Terminate(ctx, machine); err != nil {
 		if errors.Is(err, machined.ErrNoSuchMachine) {
@@ -117,4 +117,14 @@ func (s *Service) stop(ctx context.Context, msg dbus.Message, machine string) er
 		return err
 	}
 	return nil
+}
+
+// othersInstance turns a refused stop-any into what the user can act on:
+// no group membership helps, only an administrator can.
+func othersInstance(err error, action, machine, what string) error {
+	var ce *callError
+	if action == launcher.ActionStopAny && errors.As(err, &ce) && ce.name == launcher.ErrNameAccessDenied {
+		return fail(launcher.ErrNameOthersInstance, "%s is another user's instance: only an administrator may %s", machine, what)
+	}
+	return err
 }

@@ -80,7 +80,7 @@ func (s *Service) logs(ctx context.Context, msg dbus.Message, target string, opt
 		action = launcher.ActionStopOwn
 	}
 	if err := s.authorize(ctx, msg, sender, action, map[string]string{"app": rec.App, "machine": rec.Machine}); err != nil {
-		return err
+		return othersInstance(err, action, rec.Machine, "read its log")
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -37,6 +37,7 @@ const (
 	ErrNameFailed          = Interface + ".Failed"
 	ErrNameLimitReached    = Interface + ".LimitReached"
 	ErrNameExecFailed      = Interface + ".ExecFailed"
+	ErrNameOthersInstance  = Interface + ".OthersInstance"
 	// The bus's own names, for a refused authorization.
 	ErrNameAccessDenied = "org.freedesktop.DBus.Error.AccessDenied"
 	ErrNameInteractive  = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
@@ -57,6 +58,9 @@ var (
 	ErrLimitReached    = errors.New("limit reached")
 	// ErrExecFailed: the container started, the app's program did not.
 	ErrExecFailed = errors.New("the app could not start")
+	// ErrOthersInstance: the instance is another user's, which only an
+	// administrator may act on (stop-any). It is an ErrNotAuthorized too.
+	ErrOthersInstance = fmt.Errorf("%w: another user's instance", ErrNotAuthorized)
 )
 
 // errorNames maps each service error name to its sentinel, both ways.
@@ -69,6 +73,7 @@ var errorNames = map[string]error{
 	ErrNameFailed:          ErrFailed,
 	ErrNameLimitReached:    ErrLimitReached,
 	ErrNameExecFailed:      ErrExecFailed,
+	ErrNameOthersInstance:  ErrOthersInstance,
 	ErrNameAccessDenied:    ErrNotAuthorized,
 	ErrNameInteractive:     ErrNotAuthorized,
 	ErrNameServiceUnknown:  ErrNoDaemon,

@@ -29,9 +29,12 @@ func TestMapError(t *testing.T) {
 		{ErrNameAccessDenied, ErrNotAuthorized},
 		{ErrNameInteractive, ErrNotAuthorized},
 		{ErrNameServiceUnknown, ErrNoDaemon},
+		{ErrNameLimitReached, ErrLimitReached},
+		{ErrNameExecFailed, ErrExecFailed},
+		{ErrNameOthersInstance, ErrOthersInstance},
 	}
 	all := []error{ErrUnknownApp, ErrImageMissing, ErrNotAuthorized, ErrNoSuchInstance, ErrNoDaemon, ErrInvalidArgs,
-		ErrSessionResource, ErrFailed}
+		ErrSessionResource, ErrFailed, ErrLimitReached, ErrExecFailed, ErrOthersInstance}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := dbus.NewError(tc.name, []any{"the service says so"})
@@ -43,7 +46,9 @@ func TestMapError(t *testing.T) {
 					t.Fatalf("MapError(%v) = %#v, want a ServiceError %s", err, got, tc.name)
 				}
 				for _, s := range all {
-					if errors.Is(got, s) != (s == tc.want) {
+					// Refusing another user's instance is a refusal too.
+					want := s == tc.want || (tc.want == ErrOthersInstance && s == ErrNotAuthorized)
+					if errors.Is(got, s) != want {
 						t.Errorf("errors.Is(%s, %q) = %v", tc.name, s, s != tc.want)
 					}
 				}

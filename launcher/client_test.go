@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -45,9 +46,10 @@ func TestClientLaunch(t *testing.T) {
 		t.Errorf("the daemon got session %+v, %v; want %+v", parsed, err, s)
 	}
 
+	// Wait is the status's business now: Launch returns once the app runs.
 	_, status, err = c.Launch(context.Background(), "x", launcher.Session{Wait: true})
-	if err != nil || status != 0 {
-		t.Errorf("Launch with wait = %d, %v; want status 0", status, err)
+	if err != nil || status != -1 {
+		t.Errorf("Launch with wait = %d, %v; want -1", status, err)
 	}
 }
 
@@ -181,4 +183,39 @@ func TestClientRefusesMalformedReplies(t *testing.T) {
 
 func isReplyError(err error, op string) bool {
 	return err != nil && strings.HasPrefix(err.Error(), op+": reply: ")
+}
+
+// A daemon that went away mid-Wait (NoReply: "Message recipient
+// disconnected"), or is not back yet, is asked again; its answers are not.
+func TestClientWaitRetriesALostDaemon(t *testing.T) {
+	defer launcher.SetWaitRetry(time.Millisecond, time.Second)()
+	c, fake, _ := newClient(t)
+	gone := []*dbus.Error{
+		dbus.NewError("org.freedesktop.DBus.Error.NoReply", []any{"Message recipient disconnected from message bus without replying"}),
+		dbus.NewError(launcher.ErrNameServiceUnknown, []any{"not there"}),
+		dbus.NewError("org.freedesktop.DBus.Error.Spawn.ChildExited", []any{"exited"}),
+	}
+	n := 0
+	fake.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
+		if n++; n <= len(gone) {
+			return -1, gone[n-1]
+		}
+		return 7, nil
+	})
+	if status, err := c.Wait(context.Background(), "x-00000001"); err != nil || status != 7 || n != 4 {
+		t.Errorf("Wait = %d, %v after %d calls; want 7 after 4", status, err, n)
+	}
+
+	fake.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
+		return -1, dbus.NewError(launcher.ErrNameNoSuchInstance, []any{"no instance"})
+	})
+	if _, err := c.Wait(context.Background(), "x-00000001"); !errors.Is(err, launcher.ErrNoSuchInstance) {
+		t.Errorf("Wait = %v, want the daemon's answer at once", err)
+	}
+
+	fake.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) { return -1, gone[0] })
+	defer launcher.SetWaitRetry(time.Millisecond, 20*time.Millisecond)()
+	if _, err := c.Wait(context.Background(), "x-00000001"); err == nil || !strings.Contains(err.Error(), "the app may still run: nspawn-tray ps") {
+		t.Errorf("Wait with the daemon gone for good = %v", err)
+	}
 }

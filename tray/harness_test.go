@@ -40,23 +40,45 @@ func eventually(t *testing.T, check func() string) {
 }
 
 // fakeShell stands in for fyne.io/systray, which is process-global: it
-// keeps what the tray last drew and clicks like a panel does.
+// keeps the entries the tray drew as systray does (numbered from one
+// counter, appended at the end of their parent, hidden or removed) and
+// clicks like a panel does.
 type fakeShell struct {
 	mu      sync.Mutex
-	items   []Item
-	click   func(id string)
-	menus   int
+	lastID  int
+	top     []*fakeEntry
+	byID    map[int]*fakeEntry // the entries not removed
+	adds    int
+	sets    int
 	title   string
 	icon    []byte
 	tooltip string
+	icons   int
+	open    func()
 
 	quitOnce sync.Once
 	quitCh   chan struct{}
 }
 
-func newFakeShell() *fakeShell { return &fakeShell{quitCh: make(chan struct{})} }
+// fakeEntry is one entry of the fake's menu.
+type fakeEntry struct {
+	s      *fakeShell
+	id     int
+	item   Item // as last set, without children
+	hidden bool
+	click  func()
+	parent *fakeEntry
+	kids   []*fakeEntry
+}
 
-func (f *fakeShell) run(onReady, onExit func()) {
+func newFakeShell() *fakeShell {
+	return &fakeShell{quitCh: make(chan struct{}), byID: map[int]*fakeEntry{}}
+}
+
+func (f *fakeShell) run(onReady, onOpen, onExit func()) {
+	f.mu.Lock()
+	f.open = onOpen
+	f.mu.Unlock()
 	go onReady()
 	<-f.quitCh
 	onExit()
@@ -73,27 +95,103 @@ func (f *fakeShell) setTitle(title string) {
 func (f *fakeShell) setIcon(icon []byte, tooltip string) {
 	f.mu.Lock()
 	f.icon, f.tooltip = icon, tooltip
+	f.icons++
 	f.mu.Unlock()
 }
 
-func (f *fakeShell) setMenu(items []Item, click func(id string)) {
+func (f *fakeShell) add(parent menuItem, it Item, click func()) menuItem {
 	f.mu.Lock()
-	f.items, f.click = items, click
-	f.menus++
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	if len(it.Children) > 0 {
+		panic("fakeShell.add: an item with children")
+	}
+	f.lastID++
+	f.adds++
+	e := &fakeEntry{s: f, id: f.lastID, item: it, click: click}
+	if parent == nil {
+		f.top = append(f.top, e)
+	} else {
+		p := parent.(*fakeEntry)
+		if f.byID[p.id] != p {
+			panic(fmt.Sprintf("fakeShell.add: parent %d was removed", p.id))
+		}
+		e.parent = p
+		p.kids = append(p.kids, e)
+	}
+	f.byID[e.id] = e
+	return e
+}
+
+func (e *fakeEntry) set(it Item) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	if it.Separator != e.item.Separator || it.Checkbox != e.item.Checkbox || it.ID != e.item.ID {
+		panic(fmt.Sprintf("fakeShell: entry %d %+v set to another kind: %+v", e.id, e.item, it))
+	}
+	e.item = it
+	e.s.sets++
+}
+
+func (e *fakeEntry) hide() {
+	e.s.mu.Lock()
+	e.hidden = true
+	e.s.mu.Unlock()
+}
+
+// remove is systray's: the entry and its children go; again is harmless.
+func (e *fakeEntry) remove() {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	var forget func(*fakeEntry)
+	forget = func(e *fakeEntry) {
+		delete(e.s.byID, e.id)
+		for _, k := range e.kids {
+			forget(k)
+		}
+	}
+	forget(e)
+	if e.parent == nil {
+		e.s.top = slices.DeleteFunc(e.s.top, func(x *fakeEntry) bool { return x == e })
+	} else {
+		e.parent.kids = slices.DeleteFunc(e.parent.kids, func(x *fakeEntry) bool { return x == e })
+	}
+}
+
+// shown is the menu as a panel shows it: the entries not hidden.
+func shown(es []*fakeEntry) []Item {
+	var out []Item
+	for _, e := range es {
+		if e.hidden {
+			continue
+		}
+		it := e.item
+		it.Children = shown(e.kids)
+		out = append(out, it)
+	}
+	return out
+}
+
+// items is the menu as a panel shows it.
+func (f *fakeShell) items() []Item {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return shown(f.top)
 }
 
 // menu is the current menu in model_test.go's text form.
-func (f *fakeShell) menu() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return render(f.items)
-}
+func (f *fakeShell) menu() string { return render(f.items()) }
 
 func (f *fakeShell) state() (icon []byte, tooltip string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.icon, f.tooltip
+}
+
+// entries counts the entries in the menu, hidden ones too.
+func (f *fakeShell) entries() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.byID)
 }
 
 func findID(items []Item, id string) (Item, bool) {
@@ -108,37 +206,94 @@ func findID(items []Item, id string) (Item, bool) {
 	return Item{}, false
 }
 
+// shownEntry is what the panel knows of an entry shown.
+type shownEntry struct {
+	id    int
+	item  Item
+	click func()
+}
+
+// entryOf is the shown entry of the item with action id.
+func (f *fakeShell) entryOf(id string) (shownEntry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var find func([]*fakeEntry) *fakeEntry
+	find = func(es []*fakeEntry) *fakeEntry {
+		for _, e := range es {
+			if e.hidden {
+				continue
+			}
+			if e.item.ID == id {
+				return e
+			}
+			if c := find(e.kids); c != nil {
+				return c
+			}
+		}
+		return nil
+	}
+	if e := find(f.top); e != nil {
+		return shownEntry{e.id, e.item, e.click}, true
+	}
+	return shownEntry{}, false
+}
+
+// mustEntry is the shown entry of the item with action id.
+func (f *fakeShell) mustEntry(t *testing.T, id string) shownEntry {
+	t.Helper()
+	e, ok := f.entryOf(id)
+	if !ok {
+		t.Fatalf("no item %q in the menu:\n%s", id, f.menu())
+	}
+	return e
+}
+
+// idOf is the dbusmenu id of the shown item with action id.
+func (f *fakeShell) idOf(t *testing.T, id string) int {
+	t.Helper()
+	return f.mustEntry(t, id).id
+}
+
 // clickItem clicks the item with id in the current menu, as a panel would:
-// only an enabled item that is there can be clicked. The action has run
+// only an enabled item that is shown can be clicked. The action has run
 // when it returns.
 func (f *fakeShell) clickItem(t *testing.T, id string) {
 	t.Helper()
+	e := f.mustEntry(t, id)
+	if e.item.Disabled {
+		t.Fatalf("item %q is disabled:\n%s", id, f.menu())
+	}
+	e.click()
+}
+
+// clickID sends a click on the entry numbered id, as a panel that still
+// shows an older menu does, and reports whether it reached an action (the
+// action has run then); systray drops clicks on entries it removed.
+func (f *fakeShell) clickID(id int) bool {
 	f.mu.Lock()
-	it, ok := findID(f.items, id)
-	click := f.click
-	items := f.items
+	e := f.byID[id]
 	f.mu.Unlock()
-	if !ok {
-		t.Fatalf("no item %q in the menu:\n%s", id, render(items))
+	if e == nil || e.click == nil {
+		return false
 	}
-	if it.Disabled {
-		t.Fatalf("item %q is disabled:\n%s", id, render(items))
-	}
-	click(id)
+	e.click()
+	return true
 }
 
-// clickFunc is what a click runs, for clicks from another goroutine and on
-// entries that are gone from the menu (the panel still showed them).
-func (f *fakeShell) clickFunc() func(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.click
+// clicker is what a click on the shown item with id runs, for a click
+// that is under way while the menu changes.
+func (f *fakeShell) clicker(t *testing.T, id string) func() {
+	t.Helper()
+	return f.mustEntry(t, id).click
 }
 
-func (f *fakeShell) menuCount() int {
+// opened tells the tray the user opened the menu, as systray does; the
+// tray has acted on it when it returns.
+func (f *fakeShell) opened() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.menus
+	open := f.open
+	f.mu.Unlock()
+	open()
 }
 
 // logRecorder keeps the tray's log lines as "LEVEL message key=value...".
@@ -269,9 +424,15 @@ func (e *env) start(t *testing.T) {
 func (e *env) startWith(t *testing.T, run func(context.Context) error) {
 	t.Helper()
 	e.launch(t, run)
-	// The menu drawn before the first refresh lists no apps.
+	// The menu drawn before the first refresh lists no apps: with apps
+	// defined, the first refresh is the first menu with one.
+	want := "No apps defined"
+	if defs, _ := filepath.Glob(filepath.Join(e.opts.AppsDir, "*.toml")); len(defs) > 0 {
+		want = "launch:"
+	}
+	// A menu redrawn ends with its footer.
 	e.waitMenu(t, func(m string) string {
-		if strings.Contains(m, "launch:") || strings.Contains(m, "No apps defined") {
+		if strings.Contains(m, want) && strings.HasSuffix(m, "  quit Quit\n") {
 			return ""
 		}
 		return "no first refresh yet"

@@ -252,10 +252,10 @@ func TestBuildMachineOrder(t *testing.T) {
   App — 3h 0m
     stop:m-old Stop
     log:m-old Show recent log
-  App — 2m
+  App (2) — 2m
     stop:m-mid Stop
     log:m-mid Show recent log
-  App — 10s
+  App (3) — 10s
     stop:m-new Stop
     log:m-new Show recent log
 `,
@@ -714,5 +714,366 @@ func TestBuildKeepsInputs(t *testing.T) {
 	// Building twice gives the same menu: nothing leaks between calls.
 	if again := Build(apps, machines, State{Auth: AuthChallenge}, now); !reflect.DeepEqual(menu, again) {
 		t.Errorf("second Build differs:\n%s\nvs\n%s", render(menu), render(again))
+	}
+}
+
+// keys draws the keys of a menu, one a line, two spaces a level.
+func keys(items []Item) string {
+	var b strings.Builder
+	var walk func([]Item, string)
+	walk = func(items []Item, indent string) {
+		for _, it := range items {
+			b.WriteString(indent + it.key() + "\n")
+			walk(it.Children, indent+"  ")
+		}
+	}
+	walk(items, "")
+	return b.String()
+}
+
+// Keys name the entries across menus: the menu keeps an entry's dbusmenu
+// id for as long as its key is there, so every entry needs one, unique,
+// and the same for the same thing from one menu to the next.
+func TestBuildKeys(t *testing.T) {
+	apps := []App{{ID: "xeyes", Name: "XEyes"}, {ID: "firefox", Name: "Firefox"}}
+	machines := []Machine{
+		{Name: "xeyes-1a2b", App: "xeyes", Since: ago(5 * time.Minute)},
+		{Name: "web", Since: ago(2 * time.Hour)},
+	}
+	var many []App
+	for i := range 13 {
+		many = append(many, App{ID: fmt.Sprintf("app%02d", i), Name: fmt.Sprintf("App %02d", i), Category: []string{"Game", "", "Office"}[i%3]})
+	}
+	var lots []Machine
+	for i := range maxMachines + 2 {
+		lots = append(lots, Machine{Name: fmt.Sprintf("m%02d", i), Since: ago(time.Duration(100-i) * time.Minute)})
+	}
+	for _, tc := range []struct {
+		name     string
+		apps     []App
+		machines []Machine
+		state    State
+		want     string
+	}{
+		{
+			name: "nothing", state: State{Daemon: DaemonMissing},
+			want: `
+apps
+apps-note
+no-apps
+apps-end
+running
+nothing-running
+running-end
+autostart
+sync
+quit
+`,
+		},
+		{
+			name: "apps and machines", apps: apps, machines: machines, state: State{Auth: AuthChallenge},
+			want: `
+apps
+apps-note
+launch:firefox
+launch:xeyes
+apps-end
+running
+machine:web
+  stop:web
+  log:web
+machine:xeyes-1a2b
+  stop:xeyes-1a2b
+  log:xeyes-1a2b
+running-end
+autostart
+sync
+quit
+`,
+		},
+		{
+			name: "by category, many machines", apps: many, machines: lots,
+			want: func() string {
+				var b strings.Builder
+				b.WriteString("apps\ncat:Game\n")
+				for i := 0; i < 13; i += 3 {
+					fmt.Fprintf(&b, "  launch:app%02d\n", i)
+				}
+				b.WriteString("cat:Office\n")
+				for i := 2; i < 13; i += 3 {
+					fmt.Fprintf(&b, "  launch:app%02d\n", i)
+				}
+				b.WriteString("cat:Other\n")
+				for i := 1; i < 13; i += 3 {
+					fmt.Fprintf(&b, "  launch:app%02d\n", i)
+				}
+				b.WriteString("apps-end\nrunning\n")
+				for i := range maxMachines {
+					fmt.Fprintf(&b, "machine:m%02d\n  stop:m%02d\n  log:m%02d\n", i, i, i)
+				}
+				b.WriteString("more-machines\nrunning-end\nautostart\nsync\nquit\n")
+				return b.String()
+			}(),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Build(tc.apps, tc.machines, tc.state, now)
+			compare(t, "keys", keys(got), text(tc.want))
+			seen := map[string]bool{}
+			for _, k := range strings.Fields(keys(got)) {
+				if seen[k] {
+					t.Errorf("key %q twice", k)
+				}
+				seen[k] = true
+			}
+			// Time passing changes labels, never keys.
+			if later := Build(tc.apps, tc.machines, tc.state, now.Add(3*time.Hour)); keys(later) != keys(got) {
+				t.Errorf("keys change with time:\n%s", keys(later))
+			}
+		})
+	}
+}
+
+func TestMainCategory(t *testing.T) {
+	for _, tc := range []struct {
+		cats []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{}, ""},
+		{[]string{"Game"}, "Game"},
+		// Additional categories come before main ones in many entries.
+		{[]string{"GTK", "TerminalEmulator", "System"}, "System"},
+		{[]string{"Audio", "AudioVideo", "Player"}, "AudioVideo"},
+		{[]string{"Development", "Utility"}, "Development"},
+		{[]string{"Utility", "Development"}, "Utility"},
+		// Case matters in desktop entries.
+		{[]string{"game", "OFFICE"}, ""},
+		{[]string{"X-Custom", "Other"}, ""},
+		{[]string{"Network", "WebBrowser"}, "Network"},
+	} {
+		if got := MainCategory(tc.cats); got != tc.want {
+			t.Errorf("MainCategory(%q) = %q, want %q", tc.cats, got, tc.want)
+		}
+	}
+}
+
+func TestBuildGroupsManyAppsByCategory(t *testing.T) {
+	app := func(id, name, cat string) App { return App{ID: id, Name: name, Category: cat} }
+	// filler is n apps of category cat named "Fill NN".
+	filler := func(n int, cat string) []App {
+		var out []App
+		for i := range n {
+			out = append(out, app(fmt.Sprintf("fill%02d", i), fmt.Sprintf("Fill %02d", i), cat))
+		}
+		return out
+	}
+	fillLines := func(n int, indent string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "%slaunch:fill%02d Fill %02d\n", indent, i, i)
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		apps []App
+		want string // the Apps section
+	}{
+		{
+			name: "twelve stay at the top level",
+			apps: append(filler(11, "Game"), app("ed", "Editor", "Development")),
+			want: "  launch:ed Editor\n" + fillLines(11, "  "),
+		},
+		{
+			name: "thirteen go in submenus",
+			apps: append(filler(12, "Game"), app("ed", "Editor", "Development")),
+			want: "  Development\n    launch:ed Editor\n  Games\n" + fillLines(12, "    "),
+		},
+		{
+			// By the names shown, not the category ids: Accessories
+			// (Utility) before Development; Other last.
+			name: "submenus in the order of their names, Other last",
+			apps: append(filler(7, ""), []App{
+				app("calc", "Calculator", "Utility"),
+				app("vlc", "VLC", "AudioVideo"),
+				app("ff", "Firefox", "Network"),
+				app("ed", "Editor", "Development"),
+				app("sys", "Monitor", "System"),
+				app("zz", "Zebra", "X-Unknown"),
+			}...),
+			want: `
+  Accessories
+    launch:calc Calculator
+  Development
+    launch:ed Editor
+  Internet
+    launch:ff Firefox
+  Sound & Video
+    launch:vlc VLC
+  System
+    launch:sys Monitor
+  Other
+` + fillLines(7, "    ") + "    launch:zz Zebra\n",
+		},
+		{
+			name: "every main category",
+			apps: []App{
+				app("a", "A", "AudioVideo"), app("b", "B", "Development"), app("c", "C", "Education"),
+				app("d", "D", "Game"), app("e", "E", "Graphics"), app("f", "F", "Network"),
+				app("g", "G", "Office"), app("h", "H", "Science"), app("i", "I", "Settings"),
+				app("j", "J", "System"), app("k", "K", "Utility"), app("l", "L", ""), app("m", "M", ""),
+			},
+			want: `
+  Accessories
+    launch:k K
+  Development
+    launch:b B
+  Education
+    launch:c C
+  Games
+    launch:d D
+  Graphics
+    launch:e E
+  Internet
+    launch:f F
+  Office
+    launch:g G
+  Science
+    launch:h H
+  Settings
+    launch:i I
+  Sound & Video
+    launch:a A
+  System
+    launch:j J
+  Other
+    launch:l L
+    launch:m M
+`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Build(tc.apps, nil, State{}, now)
+			compare(t, "apps", section(t, got, "Apps"), text(tc.want))
+			// Running and the footer follow at the top level.
+			compare(t, "tail", render(got[len(got)-4:]), text(tail))
+		})
+	}
+}
+
+func TestBuildAppsThatCannotLaunch(t *testing.T) {
+	long := `image "a-very-long-image-name" of app "ghost" is missing`
+	for _, tc := range []struct {
+		name     string
+		app      App
+		state    State
+		want     string
+		wantTips string
+	}{
+		{
+			name:     "missing image",
+			app:      App{ID: "ghost", Name: "Ghost", Problem: "image missing"},
+			want:     "- launch:ghost Ghost (image missing)\n",
+			wantTips: "launch:ghost: Cannot start Ghost: image missing\n",
+		},
+		{
+			name:     "the label has the start of a long problem, the tooltip all",
+			app:      App{ID: "ghost", Name: "Ghost", Problem: long},
+			want:     "- launch:ghost Ghost (image \"a-very-long-image-name\" …)\n",
+			wantTips: "launch:ghost: Cannot start Ghost: " + long + "\n",
+		},
+		{
+			name:     "the label has the first line",
+			app:      App{ID: "broken", Name: "broken", Problem: "broken.toml:2: image: missing\nbroken.toml:3: exec: missing"},
+			want:     "- launch:broken broken (broken.toml:2: image: missing…)\n",
+			wantTips: "launch:broken: Cannot start broken: broken.toml:2: image: missing\nbroken.toml:3: exec: missing\n",
+		},
+		{
+			// Nothing to ask a password for.
+			name:     "password asked",
+			app:      App{ID: "ghost", Name: "Ghost", Problem: "image missing"},
+			state:    State{Auth: AuthChallenge},
+			want:     "- Launching asks for an administrator's password\n- launch:ghost Ghost (image missing)\n",
+			wantTips: "launch:ghost: Cannot start Ghost: image missing\n",
+		},
+		{
+			name:     "launcher missing",
+			app:      App{ID: "ghost", Name: "Ghost", Problem: "image missing"},
+			state:    State{Daemon: DaemonMissing},
+			want:     "- Launcher not installed (no io.github.nspawn_tray.Launcher1)\n- launch:ghost Ghost (image missing)\n",
+			wantTips: "launch:ghost: Cannot start Ghost: image missing\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			apps := []App{tc.app, {ID: "xeyes", Name: "XEyes"}}
+			got := Build(apps, nil, tc.state, now)
+			xeyes := "  launch:xeyes XEyes\n"
+			if tc.state.Daemon == DaemonMissing {
+				xeyes = "- launch:xeyes XEyes\n"
+			}
+			compare(t, "apps", section(t, got, "Apps"), tc.want+xeyes)
+			var launch []Item
+			for _, it := range got {
+				if it.ID == "launch:"+tc.app.ID {
+					launch = append(launch, it)
+				}
+			}
+			compare(t, "tooltips", tips(launch), tc.wantTips)
+		})
+	}
+}
+
+func TestBuildTellsInstancesApart(t *testing.T) {
+	apps := []App{{ID: "xterm", Name: "XTerm"}, {ID: "term", Name: "XTerm"}, {ID: "xeyes", Name: "XEyes"}}
+	for _, tc := range []struct {
+		name     string
+		machines []Machine
+		want     string // the labels of the Running section
+	}{
+		{
+			name:     "one instance has no number",
+			machines: []Machine{{Name: "xterm-0001", App: "xterm", Since: ago(time.Minute)}},
+			want:     "XTerm — 1m",
+		},
+		{
+			name: "the later ones are numbered in start order",
+			machines: []Machine{
+				{Name: "xterm-0003", App: "xterm", Since: ago(time.Minute)},
+				{Name: "xterm-0001", App: "xterm", Since: ago(3 * time.Minute)},
+				{Name: "xeyes-0001", App: "xeyes", Since: ago(2 * time.Minute)},
+				{Name: "xterm-0002", App: "xterm", Since: ago(2 * time.Minute)},
+			},
+			want: "XTerm — 3m\nXEyes — 2m\nXTerm (2) — 2m\nXTerm (3) — 1m",
+		},
+		{
+			// What the user tells apart is the name shown.
+			name: "apps of the same name",
+			machines: []Machine{
+				{Name: "xterm-0001", App: "xterm", Since: ago(3 * time.Minute)},
+				{Name: "term-0001", App: "term", Since: ago(time.Minute)},
+			},
+			want: "XTerm — 3m\nXTerm (2) — 1m",
+		},
+		{
+			// Machine names are unique: no number, even when named
+			// like an app.
+			name: "foreign machines",
+			machines: []Machine{
+				{Name: "XTerm", Since: ago(3 * time.Minute)},
+				{Name: "xterm-0001", App: "xterm", Since: ago(2 * time.Minute)},
+			},
+			want: "XTerm (not nspawn-tray) — 3m\nXTerm — 2m",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var labels []string
+			for _, it := range Build(apps, tc.machines, State{}, now) {
+				if strings.HasPrefix(it.Key, "machine:") {
+					labels = append(labels, it.Label)
+				}
+			}
+			compare(t, "running", strings.Join(labels, "\n"), tc.want)
+		})
 	}
 }

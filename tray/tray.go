@@ -4,23 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
-	"fyne.io/systray"
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
 
 	"github.com/nspawn-tray/nspawn-tray/autostart"
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/icons"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machined"
+	"github.com/nspawn-tray/nspawn-tray/menusync"
 	"github.com/nspawn-tray/nspawn-tray/notify"
 	"github.com/nspawn-tray/nspawn-tray/polkit"
 )
@@ -29,11 +31,15 @@ const watcherName = "org.kde.StatusNotifierWatcher"
 
 // Options wire the tray to the system.
 type Options struct {
-	AppsDir      string // paths.AppsDir
+	AppsDir string // paths.AppsDir
+	// AppsOwner stands in for root as the definitions' owner (0 outside
+	// tests): they are read as strictly as the daemon reads them.
+	AppsOwner    uint32
 	AutostartDir string // $XDG_CONFIG_HOME/autostart
 	Self         string // this binary, for the autostart entry
-	// Sync refreshes the desktop entries (nspawn-tray sync).
-	Sync func(ctx context.Context) error
+	// Sync refreshes the desktop entries (nspawn-tray sync) and says what
+	// it did in a few words ("3 apps, 1 entry written").
+	Sync func(ctx context.Context) (summary string, err error)
 	Log  *slog.Logger
 }
 
@@ -51,6 +57,7 @@ type Tray struct {
 	notifier  *notify.Notifier
 	auth      *polkit.Authority
 	ui        shell
+	menu      *menuTree
 
 	// syncMu runs one desktop entry sync at a time: a startup sync, an
 	// apps.d change and a click can come together.
@@ -59,7 +66,17 @@ type Tray struct {
 	apps    []App
 	running []Machine
 	state   State
-	kick    chan struct{}
+	// cats caches the apps' main categories (MainCategory), by app ID,
+	// until apps.d changes or the user refreshes. Only the loop reads and
+	// fills the map.
+	cats map[string]string
+	kick chan struct{}
+
+	// renderMu makes renders (from the loop, and when the menu opens)
+	// show their models in the order they were built. tooltip is what the
+	// icon says.
+	renderMu sync.Mutex
+	tooltip  string
 }
 
 // Run shows the tray until ctx ends or Quit is clicked.
@@ -80,6 +97,7 @@ func run(ctx context.Context, opts Options, ui shell) error {
 // open connects the tray to the system and session buses.
 func open(opts Options, ui shell) (*Tray, error) {
 	t := &Tray{opts: opts, log: opts.Log, ui: ui, kick: make(chan struct{}, 1)}
+	t.menu = newMenuTree(ui, t.act)
 	var err error
 	if t.sys, err = dbus.ConnectSystemBus(); err != nil {
 		return nil, fmt.Errorf("tray: system bus: %w", err)
@@ -108,7 +126,7 @@ func (t *Tray) run(ctx context.Context) {
 		<-ctx.Done()
 		t.ui.quit()
 	}()
-	t.ui.run(func() { t.onReady(ctx) }, cancel)
+	t.ui.run(func() { t.onReady(ctx) }, t.refreshAutostart, cancel)
 }
 
 // onReady must return fast: the item registers with the host after it.
@@ -129,9 +147,9 @@ func (t *Tray) loop(ctx context.Context) {
 	if err != nil {
 		t.log.Error("cannot follow machined; the menu will not update by itself", "err", err)
 	}
-	appsChanged := t.watchApps(ctx)
+	appsChanged, autostartChanged := t.watch(ctx)
 	t.refreshAll(ctx)
-	go t.sync(ctx)
+	go t.sync(ctx, false)
 	// Only the "how long it has run" labels age; machines and apps come by
 	// signal and inotify.
 	ages := time.NewTicker(time.Minute)
@@ -151,8 +169,11 @@ func (t *Tray) loop(ctx context.Context) {
 			t.refreshMachines(ctx)
 			t.render()
 		case <-appsChanged:
+			t.forgetCategories()
 			t.refreshAll(ctx)
-			go t.sync(ctx)
+			go t.sync(ctx, false)
+		case <-autostartChanged:
+			t.refreshAutostart()
 		case <-t.kick:
 			t.refreshAll(ctx)
 		case <-ages.C:
@@ -162,24 +183,111 @@ func (t *Tray) loop(ctx context.Context) {
 }
 
 func (t *Tray) refreshAll(ctx context.Context) {
-	t.refreshApps()
+	t.refreshApps(ctx)
 	t.refreshState(ctx)
 	t.refreshMachines(ctx)
 	t.render()
 }
 
-func (t *Tray) refreshApps() {
-	defs, err := config.LoadDir(t.opts.AppsDir, config.Options{})
+func (t *Tray) refreshApps(ctx context.Context) {
+	// A daemon that does not answer holds up the menu no longer.
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	// The daemon's checks, so that what is clickable launches; a
+	// definition it would refuse shows, not clickable, with the same words.
+	defs, invalid, err := menusync.Definitions(t.opts.AppsDir, t.opts.AppsOwner)
 	if err != nil {
-		t.log.Warn("some app definitions are invalid", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+		t.log.Warn("cannot read the app definitions", "err", err)
 	}
-	apps := make([]App, 0, len(defs))
+	names := menusync.Names(defs)
+	apps := make([]App, 0, len(defs)+len(invalid))
+	at := map[string]int{}
 	for _, d := range defs {
-		apps = append(apps, App{ID: d.ID, Name: d.Name})
+		at[d.ID] = len(apps)
+		apps = append(apps, App{ID: d.ID, Name: names[d.ID]})
+	}
+	for _, d := range invalid {
+		if config.ValidID(d.ID) != nil {
+			continue
+		}
+		at[d.ID] = len(apps)
+		apps = append(apps, App{ID: d.ID, Name: d.ID, Problem: d.Message, Short: "invalid definition"})
+	}
+	// The daemon says which apps cannot launch and why, the definitions
+	// it cannot read among them. Without it, none are known.
+	if status, err := t.client.Apps(ctx); err == nil {
+		for _, s := range status {
+			if s.Problem == "" {
+				continue
+			}
+			if i, ok := at[s.ID]; ok {
+				apps[i].Problem = s.Problem
+				continue
+			}
+			if config.ValidID(s.ID) != nil {
+				continue
+			}
+			name := s.Name
+			if name == "" {
+				name = s.ID
+			}
+			at[s.ID] = len(apps)
+			apps = append(apps, App{ID: s.ID, Name: name, Problem: s.Problem})
+		}
+	}
+	if len(apps) > maxFlatApps {
+		t.categorize(ctx, apps)
 	}
 	t.mu.Lock()
 	t.apps = apps
 	t.mu.Unlock()
+}
+
+// categorize fills in the apps' main categories, from the desktop metadata
+// the daemon has of each, once per app until forgetCategories.
+func (t *Tray) categorize(ctx context.Context, apps []App) {
+	t.mu.Lock()
+	if t.cats == nil {
+		t.cats = map[string]string{}
+	}
+	cats := t.cats
+	t.mu.Unlock()
+	for i, a := range apps {
+		c, ok := cats[a.ID]
+		if !ok {
+			md, err := t.client.Metadata(ctx, a.ID)
+			if errors.Is(err, launcher.ErrNoDaemon) || ctx.Err() != nil {
+				break
+			}
+			if err != nil {
+				// Asked again at the next refresh; "Other" until then.
+				t.log.Debug("no desktop metadata", "app", a.ID, "err", err)
+				continue
+			}
+			c = MainCategory(md.Entry.Categories)
+			cats[a.ID] = c
+		}
+		apps[i].Category = c
+	}
+}
+
+func (t *Tray) forgetCategories() {
+	t.mu.Lock()
+	t.cats = nil
+	t.mu.Unlock()
+}
+
+// refreshAutostart shows whether the tray starts on login, as the file
+// says now: the user may have changed it with nspawn-tray autostart.
+func (t *Tray) refreshAutostart() {
+	on := autostart.Enabled(t.opts.AutostartDir, autostart.TrayFile)
+	t.mu.Lock()
+	changed := t.state.Autostart != on
+	t.state.Autostart = on
+	t.mu.Unlock()
+	if changed {
+		t.render()
+	}
 }
 
 func (t *Tray) refreshState(ctx context.Context) {
@@ -250,18 +358,25 @@ func (t *Tray) refreshMachines(ctx context.Context) {
 	t.mu.Unlock()
 }
 
-// render rebuilds the menu from the model.
+// render shows the model: the icon, and the menu, updated in place.
 func (t *Tray) render() {
+	t.renderMu.Lock()
+	defer t.renderMu.Unlock()
 	t.mu.Lock()
 	items := Build(t.apps, t.running, t.state, time.Now())
 	running := len(t.running)
 	t.mu.Unlock()
+	icon, tip := icons.TrayIdle, "Container apps: nothing running"
 	if running > 0 {
-		t.ui.setIcon(icons.TrayRunning, fmt.Sprintf("Container apps: %d running", running))
-	} else {
-		t.ui.setIcon(icons.TrayIdle, "Container apps: nothing running")
+		icon, tip = icons.TrayRunning, fmt.Sprintf("Container apps: %d running", running)
 	}
-	t.ui.setMenu(items, t.act)
+	// The menu first: when the icon says a machine runs, its entry is
+	// there.
+	t.menu.show(items)
+	if tip != t.tooltip {
+		t.ui.setIcon(icon, tip)
+		t.tooltip = tip
+	}
 }
 
 func (t *Tray) act(id string) {
@@ -299,7 +414,11 @@ func (t *Tray) act(id string) {
 		}
 		t.poke()
 	case "sync":
-		t.sync(ctx)
+		// What the user asks to refresh: the entries, and the menu with
+		// what the daemon knows of the apps.
+		t.sync(ctx, true)
+		t.forgetCategories()
+		t.poke()
 	case "quit":
 		t.ui.quit()
 	}
@@ -326,151 +445,115 @@ func (t *Tray) appName(id string) string {
 // fail tells the user, on the desktop, and keeps going.
 func (t *Tray) fail(ctx context.Context, summary string, err error) {
 	t.log.Warn(summary, "err", err)
-	if _, nerr := t.notifier.Send(ctx, summary, err.Error()); nerr != nil {
-		t.log.Warn("cannot show a notification", "err", nerr)
+	t.note(ctx, summary, err.Error())
+}
+
+// note shows a notification.
+func (t *Tray) note(ctx context.Context, summary, body string) {
+	if _, err := t.notifier.Send(ctx, summary, body); err != nil {
+		t.log.Warn("cannot show a notification", "err", err)
 	}
 }
 
-func (t *Tray) sync(ctx context.Context) {
+// sync refreshes the desktop entries; report says what it did, for a
+// click.
+func (t *Tray) sync(ctx context.Context, report bool) {
 	if t.opts.Sync == nil {
 		return
 	}
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
-	if err := t.opts.Sync(ctx); err != nil {
+	summary, err := t.opts.Sync(ctx)
+	switch {
+	case err != nil:
 		t.fail(ctx, "Could not refresh the desktop entries", err)
+	case report:
+		t.note(ctx, "Desktop entries refreshed", summary)
 	}
 }
 
-// showLog puts the last lines of the machine's unit log in a notification.
+// Bounds of a log shown in a notification.
+const (
+	logLines = 8
+	maxLog   = 64 << 10 // bytes read at most
+	maxLine  = 200      // runes of a line shown
+)
+
+// logWait bounds the wait for the daemon to finish writing a log.
+var logWait = 10 * time.Second
+
+// showLog puts the last lines of the machine's log in a notification: the
+// daemon's for an instance of nspawn-tray's, so the user needs no journal
+// access; the unit's journal for others.
 func (t *Tray) showLog(ctx context.Context, machine string) {
+	t.mu.Lock()
+	ours := slices.ContainsFunc(t.running, func(m Machine) bool { return m.Name == machine && m.App != "" })
+	t.mu.Unlock()
+	if ours {
+		t.daemonLog(ctx, machine)
+		return
+	}
 	d, err := t.machines.Get(ctx, machine)
 	if err != nil {
 		t.fail(ctx, "No log for "+machine, err)
 		return
 	}
-	out, err := exec.CommandContext(ctx, "journalctl", "--no-pager", "-o", "cat", "-n", "8", "-u", d.Unit).Output()
+	out, err := exec.CommandContext(ctx, "journalctl", "--no-pager", "-o", "cat", "-n", strconv.Itoa(logLines), "-u", d.Unit).Output()
 	body := strings.TrimSpace(string(out))
 	if err != nil || body == "" || strings.HasPrefix(body, "-- No entries --") {
 		body = fmt.Sprintf("No log lines readable here. As a member of group systemd-journal or adm: journalctl -u %s", d.Unit)
 	}
-	if _, err := t.notifier.Send(ctx, "Log of "+machine, body); err != nil {
-		t.log.Warn("cannot show a notification", "err", err)
-	}
+	t.note(ctx, "Log of "+machine, logText(body))
 }
 
-// watchApps reports changes in apps.d (inotify): new, changed, removed
-// definitions.
-func (t *Tray) watchApps(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{}, 1)
-	// Non-blocking, so the file goes through the poller and Close ends a
-	// pending Read; a blocking read(2) would hold the descriptor (and a
-	// thread) until the next change in apps.d.
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err == nil {
-		_, err = unix.InotifyAddWatch(fd, t.opts.AppsDir, unix.IN_CREATE|unix.IN_DELETE|unix.IN_CLOSE_WRITE|
-			unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ATTRIB)
-	}
+// daemonLog has the daemon write the machine's last lines to a pipe and
+// shows them.
+func (t *Tray) daemonLog(ctx context.Context, machine string) {
+	r, w, err := os.Pipe()
 	if err != nil {
-		t.log.Warn("cannot watch "+t.opts.AppsDir+"; use Refresh after changing app definitions", "err", err)
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-		return out
-	}
-	f := os.NewFile(uintptr(fd), filepath.Join("inotify", t.opts.AppsDir))
-	go func() {
-		<-ctx.Done()
-		f.Close()
-	}()
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			if _, err := f.Read(buf); err != nil {
-				return
-			}
-			select {
-			case out <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return out
-}
-
-// shell is what shows the tray on the desktop: fyne.io/systray
-// (systrayShell). Everything else in the tray only builds Items and acts on
-// their IDs, so it runs without systray's process-wide state.
-type shell interface {
-	// run shows the item until quit. onReady runs in a goroutine of its
-	// own; onExit runs before run returns.
-	run(onReady, onExit func())
-	quit()
-	setTitle(title string)
-	setIcon(icon []byte, tooltip string)
-	// setMenu replaces the menu; a click on an item with an ID calls
-	// click(ID).
-	setMenu(items []Item, click func(id string))
-}
-
-// systrayShell is the StatusNotifierItem with its com.canonical.dbusmenu
-// menu, on dbus.SessionBus(). systray is global state: one per process.
-type systrayShell struct {
-	// menuMu keeps two rebuilds from interleaving their items.
-	menuMu sync.Mutex
-}
-
-func (*systrayShell) run(onReady, onExit func()) { systray.Run(onReady, onExit) }
-func (*systrayShell) quit()                      { systray.Quit() }
-func (*systrayShell) setTitle(title string)      { systray.SetTitle(title) }
-
-func (*systrayShell) setIcon(icon []byte, tooltip string) {
-	systray.SetIcon(icon)
-	systray.SetTooltip(tooltip)
-}
-
-func (s *systrayShell) setMenu(items []Item, click func(id string)) {
-	s.menuMu.Lock()
-	defer s.menuMu.Unlock()
-	systray.ResetMenu()
-	for _, it := range items {
-		s.add(nil, it, click)
-	}
-}
-
-func (s *systrayShell) add(parent *systray.MenuItem, it Item, click func(id string)) {
-	if it.Separator {
-		if parent == nil {
-			systray.AddSeparator()
-		} else {
-			parent.AddSeparator()
-		}
+		t.fail(ctx, "No log for "+machine, err)
 		return
 	}
-	var mi *systray.MenuItem
-	switch {
-	case parent == nil && it.Checkbox:
-		mi = systray.AddMenuItemCheckbox(it.Label, it.Tooltip, it.Checked)
-	case parent == nil:
-		mi = systray.AddMenuItem(it.Label, it.Tooltip)
-	default:
-		mi = parent.AddSubMenuItem(it.Label, it.Tooltip)
-	}
-	if it.Disabled {
-		mi.Disable()
-	}
-	for _, c := range it.Children {
-		s.add(mi, c, click)
-	}
-	if it.ID == "" {
+	defer r.Close()
+	err = t.client.Logs(ctx, machine, logLines, false, w)
+	// The daemon has its own copy: the reader sees the end when the
+	// daemon closes it.
+	w.Close()
+	if err != nil {
+		t.fail(ctx, "No log for "+machine, err)
 		return
 	}
-	go func(id string, ch chan struct{}) {
-		// ResetMenu closes the channel: a closed channel would fire forever.
-		for range ch {
-			// Act in the background: the library drops clicks that arrive
-			// while a handler is busy.
-			go click(id)
+	r.SetReadDeadline(time.Now().Add(logWait))
+	out, err := io.ReadAll(io.LimitReader(r, maxLog))
+	body := logText(string(out))
+	if err != nil && body == "" {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("the daemon sent no log lines within %v", logWait)
 		}
-	}(it.ID, mi.ClickedCh)
+		t.fail(ctx, "No log for "+machine, err)
+		return
+	}
+	// What came before an error or the timeout is worth showing.
+	if body == "" {
+		body = "No log lines yet."
+	}
+	t.note(ctx, "Log of "+machine, body)
+}
+
+// logText is the last logLines lines of log, each cut to maxLine runes, as
+// valid UTF-8 without control characters but tabs.
+func logText(log string) string {
+	log = strings.ToValidUTF8(log, "\uFFFD")
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	lines = lines[max(0, len(lines)-logLines):]
+	for i, l := range lines {
+		l = strings.Map(func(r rune) rune {
+			if r != '\t' && unicode.IsControl(r) {
+				return -1
+			}
+			return r
+		}, l)
+		lines[i] = ellipsizeTo(l, maxLine)
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }

@@ -26,7 +26,7 @@ import (
 func TestMenuListsAppsAndFollowsAppsDir(t *testing.T) {
 	e := newEnv(t, without{})
 	var syncs atomic.Int32
-	e.opts.Sync = func(context.Context) error { syncs.Add(1); return nil }
+	e.opts.Sync = func(context.Context) (string, error) { syncs.Add(1); return "1 app", nil }
 	e.start(t)
 	m := e.waitMenu(t, has("  launch:xeyes XEyes"))
 	if strings.Contains(m, "Launcher not installed") || strings.Contains(m, "Not authorized") || strings.Contains(m, "password") {
@@ -66,17 +66,25 @@ func TestMenuSaysWhenNoAppsAreDefined(t *testing.T) {
 	e.waitLog(t, "WARN cannot watch "+e.opts.AppsDir+"; use Refresh after changing app definitions")
 }
 
-func TestMenuSkipsInvalidDefinitionsAndLogsThem(t *testing.T) {
+// A definition launch would refuse shows as such, not clickable, with the
+// daemon's words in its tooltip. The first version left it out (or, when
+// only the daemon refused it, listed it as fine).
+func TestMenuShowsInvalidDefinitions(t *testing.T) {
 	e := newEnv(t, without{})
 	e.writeApp(t, "broken", "name = \"Broken\"\nimage = \n")
-	e.start(t)
-	m := e.waitMenu(t, has("  launch:xeyes XEyes"))
-	if strings.Contains(m, "Broken") {
-		t.Errorf("an invalid definition is in the menu:\n%s", m)
+	e.writeApp(t, "loose", "name = \"Loose\"\nimage = \"img\"\nexec = [\"/bin/true\"]\n")
+	if err := os.Chmod(filepath.Join(e.opts.AppsDir, "loose.toml"), 0o666); err != nil {
+		t.Fatal(err)
 	}
-	line := e.waitLog(t, "WARN some app definitions are invalid")
-	if !strings.Contains(line, "broken.toml") || strings.Contains(line, "\n") {
-		t.Errorf("log line %q: want the file named, on one line", line)
+	e.start(t)
+	m := e.waitMenu(t, has("  launch:xeyes XEyes", "- launch:broken broken (invalid definition)", "- launch:loose loose (invalid definition)"))
+	if strings.Contains(m, "Broken") || strings.Contains(m, "Loose") {
+		t.Errorf("an invalid definition's name is shown as if it were valid:\n%s", m)
+	}
+	it, _ := findID(e.ui.items(), "launch:loose")
+	tip := it.Tooltip
+	if !strings.HasPrefix(tip, `Cannot start loose: app "loose" has an invalid definition: `) || !strings.Contains(tip, "mode 0666 is group- or world-writable") {
+		t.Errorf("tooltip %q", tip)
 	}
 }
 
@@ -163,18 +171,19 @@ func TestFailedLaunchIsNotified(t *testing.T) {
 	}
 	e.waitLog(t, "WARN Could not start XEyes err="+msg)
 
-	// A click on an app whose definition went in between names its ID.
+	// A click under way while the definition goes names its ID.
+	click := e.ui.clicker(t, "launch:xeyes")
 	if err := os.Remove(filepath.Join(e.opts.AppsDir, "xeyes.toml")); err != nil {
 		t.Fatal(err)
 	}
 	e.waitMenu(t, lacks("launch:xeyes"))
-	e.ui.clickFunc()("launch:xeyes")
+	click()
 	e.waitNote(t, "Could not start xeyes")
 }
 
 func TestFailureWithoutNotificationDaemonIsLogged(t *testing.T) {
 	e := newEnv(t, without{notifications: true})
-	e.opts.Sync = func(context.Context) error { return errors.New("disk full") }
+	e.opts.Sync = func(context.Context) (string, error) { return "", errors.New("disk full") }
 	e.machined.Add(bustest.Machine{Name: "web", Unit: "machine-web.scope"})
 	e.start(t)
 	e.waitLog(t, "WARN Could not refresh the desktop entries err=disk full")
@@ -294,8 +303,10 @@ func TestShowRecentLogNotifiesTheMachinesLog(t *testing.T) {
 	}
 
 	// The machine may end between drawing the menu and the click.
+	click := e.ui.clicker(t, "log:web")
 	e.machined.Remove("web")
-	e.ui.clickFunc()("log:web")
+	e.waitMenu(t, has("- Nothing running"))
+	click()
 	if n := e.waitNote(t, "No log for web"); !strings.Contains(n.Body, "No machine 'web' known") {
 		t.Errorf("notification body %q, want machined's answer", n.Body)
 	}
@@ -417,7 +428,7 @@ func TestRefreshRunsOneSyncAtATime(t *testing.T) {
 	var calls, active, most int
 	release := make(chan struct{})
 	entered := make(chan struct{}, 10)
-	e.opts.Sync = func(ctx context.Context) error {
+	e.opts.Sync = func(ctx context.Context) (string, error) {
 		mu.Lock()
 		calls++
 		active++
@@ -431,17 +442,17 @@ func TestRefreshRunsOneSyncAtATime(t *testing.T) {
 		mu.Lock()
 		active--
 		mu.Unlock()
-		return nil
+		return "", nil
 	}
 	e.start(t)
 	// The startup sync holds on; a click comes in meanwhile.
 	<-entered
 	e.waitMenu(t, has("  sync Refresh desktop entries"))
-	click := e.ui.clickFunc()
+	click := e.ui.clicker(t, "sync")
 	clicked := make(chan struct{})
 	go func() {
 		defer close(clicked)
-		click("sync")
+		click()
 	}()
 	// Nothing tells when the click's sync has reached the lock: give it
 	// a moment to start alongside, which it must not.
@@ -462,11 +473,11 @@ func TestRefreshRunsOneSyncAtATime(t *testing.T) {
 func TestFailedRefreshIsNotified(t *testing.T) {
 	e := newEnv(t, without{})
 	var calls atomic.Int32
-	e.opts.Sync = func(context.Context) error {
+	e.opts.Sync = func(context.Context) (string, error) {
 		if calls.Add(1) == 1 {
-			return nil
+			return "", nil
 		}
-		return errors.New("cannot write ~/.local/share/applications")
+		return "", errors.New("cannot write ~/.local/share/applications")
 	}
 	e.start(t)
 	eventually(t, func() string {
@@ -543,12 +554,13 @@ func TestLostSystemBusDoesNotSpinTheLoop(t *testing.T) {
 	e.waitMenu(t, has("  launch:xeyes XEyes"))
 	(<-trays).sys.Close()
 	e.waitLog(t, "machined's changes ended")
-	// A click still refreshes, once.
-	before := e.ui.menuCount()
+	// A click still refreshes, once: each refresh fails to list the
+	// machines.
+	before := e.log.count("cannot list machines")
 	e.ui.clickItem(t, "autostart")
 	e.waitMenu(t, has("  [x] autostart Start on login"))
-	if n := e.ui.menuCount() - before; n > 2 {
-		t.Errorf("%d menus drawn for one click after the system bus went", n)
+	if n := e.log.count("cannot list machines") - before; n > 2 {
+		t.Errorf("%d refreshes for one click after the system bus went", n)
 	}
 }
 
