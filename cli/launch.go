@@ -99,20 +99,25 @@ func foreground(e *Env, c *launcher.Client, machine string) error {
 		status, err := c.Wait(ctx, machine)
 		done <- result{status, err}
 	}()
-	stopping := false
+	var stopping os.Signal
 	for {
 		select {
 		case r := <-done:
 			if r.err != nil {
 				return r.err
 			}
+			// Stopped for a signal: the status a shell gives a job the
+			// signal ended, whatever nspawn made of the stop.
+			if sig, ok := stopping.(syscall.Signal); ok {
+				return ExitStatus(128 + int(sig))
+			}
 			return ExitStatus(r.status)
-		case <-sigs:
-			if stopping {
+		case sig := <-sigs:
+			if stopping != nil {
 				e.Warn(fmt.Sprintf("%s is still stopping; 'nspawn-tray stop %s' if it does not", machine, machine))
 				return ExitStatus(130)
 			}
-			stopping = true
+			stopping = sig
 			e.Warn("stopping " + machine)
 			go func() {
 				if err := c.Stop(ctx, machine); err != nil && ctx.Err() == nil {

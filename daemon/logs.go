@@ -102,8 +102,11 @@ func (s *Service) logs(ctx context.Context, msg dbus.Message, target string, opt
 	}
 	if o.follow && running {
 		argv = append(argv, "--follow")
-		// Following ends with the instance.
-		props = append(props, systemd.Prop("BindsTo", []string{rec.Unit}), systemd.Prop("After", []string{rec.Unit}))
+		// Following ends with the instance, a second after it: journalctl
+		// stops at SIGTERM, and the instance's last lines may not be
+		// printed yet.
+		props = append(props, systemd.Prop("BindsTo", []string{rec.Unit}), systemd.Prop("After", []string{rec.Unit}),
+			systemd.ExecProp("ExecStop", systemd.ExecCommand{Path: "/bin/sleep", Argv: []string{"/bin/sleep", "1"}}))
 	} else {
 		props = append(props, systemd.Prop("RuntimeMaxUSec", uint64(60e6)))
 	}

@@ -58,6 +58,10 @@ func TestLogs(t *testing.T) {
 		if !slices.Equal(u.Props["BindsTo"].Value().([]string), []string{unitName(older)}) {
 			t.Errorf("BindsTo %v: following must end with the instance", u.Props["BindsTo"])
 		}
+		// journalctl gets a second to print the instance's last lines.
+		if got := u.Argv("ExecStop"); !slices.Equal(got, []string{"/bin/sleep", "1"}) {
+			t.Errorf("ExecStop %q", got)
+		}
 		if _, ok := u.Props["StandardOutputFileDescriptor"].Value().(dbus.UnixFD); !ok {
 			t.Errorf("no output descriptor: %v", u.Props)
 		}

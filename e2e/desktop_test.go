@@ -35,7 +35,9 @@ func TestSyncWritesEntriesWithTheAppsOwnNameAndIcon(t *testing.T) {
 	syncAsAlice(t)
 	entry := mustRun(t, "alice", "cat", appsDir+"/debian-xterm.desktop")
 	for key, want := range map[string]string{
-		"Name": "XTerm", "Icon": "nspawn-tray.xterm", "Exec": "/usr/bin/nspawn-tray launch xterm",
+		// One name everywhere (menu, tray, ps): the definition's, not the
+		// image's "XTerm".
+		"Name": "Terminal (container)", "Icon": "nspawn-tray.xterm", "Exec": "/usr/bin/nspawn-tray launch xterm",
 		"X-NspawnTray-App": "xterm", "Type": "Application",
 	} {
 		if got := field(entry, key); got != want {

@@ -143,7 +143,7 @@ func TestLaunchListStop(t *testing.T) {
 
 	// mallory may not stop alice's app.
 	r := inHost(t, "mallory", "", "nspawn-tray", "stop", machine)
-	if r.code != 1 || !strings.Contains(r.stderr, "not authorized") {
+	if r.code != 1 || r.stderr != "nspawn-tray: "+machine+" is another user's instance: only an administrator may stop it\n" {
 		t.Errorf("mallory stop: exit %d, stderr %q; want a refusal", r.code, r.stderr)
 	}
 	// Nor through machined directly, nor systemd.

@@ -101,10 +101,13 @@ func execAsFlags(fs *flag.FlagSet) cli.Run {
 		// Exec returns only when the app could not be started: the shell's
 		// status for "command not found or not executable".
 		msg := strings.ReplaceAll(err.Error(), "\n", `\n`)
-		fmt.Fprintf(e.Stderr, "nspawn-tray: %s\n", msg)
+		// The daemon tells the caller; a second copy on the app's stderr
+		// (the caller's terminal with launch --wait) would say it twice.
 		if status != nil {
 			status.Write([]byte(msg))
 			status.Close()
+		} else {
+			fmt.Fprintf(e.Stderr, "nspawn-tray: %s\n", msg)
 		}
 		return cli.ExitStatus(127)
 	}

@@ -216,6 +216,11 @@ func TestExecAsReportsStatus(t *testing.T) {
 		if r := <-got; r != tc.report || code != tc.code {
 			t.Errorf("%q: reported %q, code %d (stderr %q); want %q, %d", tc.argv, r, code, stderr, tc.report, tc.code)
 		}
+		// Said once, by the daemon: the app's stderr is the caller's
+		// terminal with launch --wait.
+		if stderr != "" {
+			t.Errorf("%q: stderr %q besides the report", tc.argv, stderr)
+		}
 		if tc.code == 0 && strings.TrimSpace(stdout) != "0" {
 			t.Errorf("the app holds %s socket(s): the status connection leaked into it", stdout)
 		}

@@ -1,5 +1,6 @@
 // Package systemd talks to the system manager (org.freedesktop.systemd1):
-// starting transient units and following them until they finish.
+// starting transient units and waiting for their start jobs, stopping
+// units, and asking whether one is loaded.
 package systemd
 
 import (
@@ -18,9 +19,6 @@ const (
 	busName   = "org.freedesktop.systemd1"
 	objPath   = "/org/freedesktop/systemd1"
 	managerIf = "org.freedesktop.systemd1.Manager"
-	unitIf    = "org.freedesktop.systemd1.Unit"
-	serviceIf = "org.freedesktop.systemd1.Service"
-	propsIf   = "org.freedesktop.DBus.Properties"
 
 	errNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit"
 	errUnitExists = "org.freedesktop.systemd1.UnitExists"
@@ -75,17 +73,14 @@ type Manager struct {
 	owner   *nameowner.Owner
 	mu      sync.Mutex
 	jobs    map[dbus.ObjectPath]chan string // job -> result
-	changes map[dbus.ObjectPath][]chan struct{}
 }
 
 // New returns a Manager using conn (the system bus).
 func New(conn *dbus.Conn) *Manager {
-	return &Manager{conn: conn, owner: nameowner.New(busName), jobs: map[dbus.ObjectPath]chan string{},
-		changes: map[dbus.ObjectPath][]chan struct{}{}}
+	return &Manager{conn: conn, owner: nameowner.New(busName), jobs: map[dbus.ObjectPath]chan string{}}
 }
 
-// Subscribe starts following jobs and unit changes; StartTransientUnit and
-// WaitExit need it. Call it once. Signals count only when systemd sent
+// Subscribe starts following jobs; StartTransientUnit needs it. Call it once. Signals count only when systemd sent
 // them: any user may send a JobRemoved, to everyone or to us alone.
 func (m *Manager) Subscribe(ctx context.Context) error {
 	conn := m.conn
@@ -99,11 +94,6 @@ func (m *Manager) Subscribe(ctx context.Context) error {
 		dbus.WithMatchSender(busName)); err != nil {
 		conn.RemoveSignal(ch)
 		return fmt.Errorf("systemd: match JobRemoved: %w", err)
-	}
-	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchInterface(propsIf), dbus.WithMatchMember("PropertiesChanged"),
-		dbus.WithMatchSender(busName)); err != nil {
-		conn.RemoveSignal(ch)
-		return fmt.Errorf("systemd: match PropertiesChanged: %w", err)
 	}
 	// Without Subscribe, systemd does not emit JobRemoved to us.
 	if err := conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".Subscribe", 0).Store(); err != nil {
@@ -140,15 +130,6 @@ func (m *Manager) dispatch(ch chan *dbus.Signal) {
 			if c, ok := m.jobs[job]; ok {
 				c <- result
 				delete(m.jobs, job)
-			}
-			m.mu.Unlock()
-		case propsIf + ".PropertiesChanged":
-			m.mu.Lock()
-			for _, c := range m.changes[sig.Path] {
-				select {
-				case c <- struct{}{}:
-				default:
-				}
 			}
 			m.mu.Unlock()
 		}
@@ -189,98 +170,12 @@ func (m *Manager) StartTransientUnit(ctx context.Context, name string, props []P
 	}
 }
 
-// Exit is how a service's main process ended.
-type Exit struct {
-	// Code is the CLD_* code: CodeExited, CodeKilled or CodeDumped.
-	Code int32
-	// Status is the exit status, or the signal number.
-	Status int32
-}
-
 // Loaded reports whether systemd has unit loaded (an error counts as yes:
 // callers use it to tell leftovers, and must not drop a live one).
 func (m *Manager) Loaded(ctx context.Context, unit string) bool {
 	var path dbus.ObjectPath
 	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path)
 	return !errors.Is(mapError(err), ErrNoSuchUnit)
-}
-
-// The CLD_* codes of Exit.Code.
-const (
-	CodeExited = 1
-	CodeKilled = 2
-	CodeDumped = 3
-)
-
-// Unref drops the reference AddRef=true took, so the unit can be collected
-// (a failed one too: otherwise it stays loaded, and the system degraded,
-// for as long as our connection lives).
-func (m *Manager) Unref(ctx context.Context, unit string) error {
-	var path dbus.ObjectPath
-	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path)
-	if err == nil {
-		err = m.conn.Object(busName, path).CallWithContext(ctx, unitIf+".Unref", 0).Store()
-	}
-	if err != nil && !errors.Is(mapError(err), ErrNoSuchUnit) {
-		return fmt.Errorf("systemd: unref %s: %w", unit, mapError(err))
-	}
-	return nil
-}
-
-// WaitExit waits until unit (started with AddRef=true so it is not garbage
-// collected under us) is inactive or failed, then returns how its main
-// process ended. The caller drops the reference with Unref.
-func (m *Manager) WaitExit(ctx context.Context, unit string) (Exit, error) {
-	var path dbus.ObjectPath
-	if err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path); err != nil {
-		return Exit{}, fmt.Errorf("systemd: get unit %s: %w", unit, mapError(err))
-	}
-	changed := make(chan struct{}, 1)
-	m.mu.Lock()
-	m.changes[path] = append(m.changes[path], changed)
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		cs := m.changes[path]
-		for i, c := range cs {
-			if c == changed {
-				m.changes[path] = append(cs[:i], cs[i+1:]...)
-			}
-		}
-		if len(m.changes[path]) == 0 {
-			delete(m.changes, path)
-		}
-		m.mu.Unlock()
-	}()
-	obj := m.conn.Object(busName, path)
-	for {
-		var state string
-		v, err := obj.GetProperty(unitIf + ".ActiveState")
-		if err == nil {
-			err = v.Store(&state)
-		}
-		if err != nil {
-			return Exit{}, fmt.Errorf("systemd: state of %s: %w", unit, mapError(err))
-		}
-		if state == "inactive" || state == "failed" {
-			var e Exit
-			for name, dst := range map[string]*int32{"ExecMainCode": &e.Code, "ExecMainStatus": &e.Status} {
-				v, err := obj.GetProperty(serviceIf + "." + name)
-				if err == nil {
-					err = v.Store(dst)
-				}
-				if err != nil {
-					return Exit{}, fmt.Errorf("systemd: %s of %s: %w", name, unit, mapError(err))
-				}
-			}
-			return e, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return Exit{}, fmt.Errorf("systemd: wait for %s: %w", unit, ctx.Err())
-		}
-	}
 }
 
 func mapError(err error) error {

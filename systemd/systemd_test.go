@@ -42,24 +42,13 @@ func (m *Manager) pendingJobs() int {
 	return len(m.jobs)
 }
 
-func (m *Manager) waiters() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, cs := range m.changes {
-		n += len(cs)
-	}
-	return n
-}
-
 // service is the property list of a transient service the daemon would
-// start: held by a reference, so WaitExit can read how it ended.
+// start.
 func service(argv ...string) []Property {
 	return []Property{
 		Prop("Description", "test app"),
 		Prop("ExecStart", []ExecCommand{{Path: argv[0], Argv: argv}}),
 		Prop("CollectMode", "inactive-or-failed"),
-		Prop("AddRef", true),
 	}
 }
 
@@ -251,9 +240,12 @@ func TestStopUnit(t *testing.T) {
 	if got := fake.Stopped(); !slices.Equal(got, []string{"run.service"}) {
 		t.Errorf("Stopped = %v", got)
 	}
-	u, ok := fake.Loaded("run.service")
-	if !ok || u.ActiveState != "inactive" {
-		t.Errorf("after stop: unit %+v loaded=%v, want inactive and held by its reference", u, ok)
+	// Stopped and, collected when inactive, gone.
+	if u, ok := fake.Loaded("run.service"); ok {
+		t.Errorf("after stop: unit %+v still loaded", u)
+	}
+	if m.Loaded(ctx, "run.service") {
+		t.Error("Loaded after the stop")
 	}
 }
 
@@ -269,238 +261,6 @@ func TestStopUnitUnknownIsNoSuchUnit(t *testing.T) {
 	}
 }
 
-func TestUnrefDropsTheReference(t *testing.T) {
-	fake, m, _ := setup(t)
-	ctx := context.Background()
-	if err := m.StartTransientUnit(ctx, "held.service", service("/bin/true")); err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.Exit("held.service", CodeExited, 3); err != nil {
-		t.Fatal(err)
-	}
-	// A failed unit with a reference stays loaded until it is dropped.
-	if _, ok := fake.Loaded("held.service"); !ok {
-		t.Fatal("unit collected while referenced")
-	}
-	if err := m.Unref(ctx, "held.service"); err != nil {
-		t.Fatal(err)
-	}
-	if got := fake.Unrefs(); !slices.Equal(got, []string{"held.service"}) {
-		t.Errorf("Unrefs = %v", got)
-	}
-	if _, ok := fake.Loaded("held.service"); ok {
-		t.Error("unit still loaded after Unref")
-	}
-}
-
-// A unit already gone has nothing to drop: that is not an error.
-func TestUnrefOfUnknownUnitIsNotAnError(t *testing.T) {
-	fake, m, _ := setup(t)
-	if err := m.Unref(context.Background(), "gone.service"); err != nil {
-		t.Errorf("Unref(gone) = %v", err)
-	}
-	if got := fake.Unrefs(); len(got) != 0 {
-		t.Errorf("Unref called on a unit that GetUnit did not find: %v", got)
-	}
-}
-
-func TestUnrefWithoutSystemd(t *testing.T) {
-	b := bustest.New(t)
-	err := New(b.Conn(t)).Unref(context.Background(), "x.service")
-	if err == nil || errors.Is(err, ErrNoSuchUnit) || !strings.Contains(err.Error(), "x.service") {
-		t.Errorf("Unref without systemd = %v, want an error naming the unit", err)
-	}
-}
-
-func TestWaitExit(t *testing.T) {
-	for _, tc := range []struct {
-		desc string
-		end  func(*bustest.Systemd, *Manager, *dbus.Conn) error
-		want Exit
-	}{
-		{"exit 0", func(f *bustest.Systemd, _ *Manager, _ *dbus.Conn) error { return f.Exit("w.service", CodeExited, 0) }, Exit{CodeExited, 0}},
-		{"exit 7", func(f *bustest.Systemd, _ *Manager, _ *dbus.Conn) error { return f.Exit("w.service", CodeExited, 7) }, Exit{CodeExited, 7}},
-		{"killed by SIGKILL", func(f *bustest.Systemd, _ *Manager, _ *dbus.Conn) error { return f.Exit("w.service", CodeKilled, 9) }, Exit{CodeKilled, 9}},
-		{"stopped", func(_ *bustest.Systemd, m *Manager, svc *dbus.Conn) error {
-			if err := m.StopUnit(context.Background(), "w.service"); err != nil {
-				return err
-			}
-			// The fake's StopUnit changes the state without announcing it;
-			// systemd would, so announce it for the fake.
-			return svc.Emit(bustest.UnitPath("w.service"), propsIf+".PropertiesChanged", unitIf,
-				map[string]dbus.Variant{"ActiveState": dbus.MakeVariant("inactive")}, []string{})
-		}, Exit{CodeKilled, 15}},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			fake, m, _, svc := setupWithService(t)
-			ctx := context.Background()
-			if err := m.StartTransientUnit(ctx, "w.service", service("/bin/app")); err != nil {
-				t.Fatal(err)
-			}
-			type result struct {
-				e   Exit
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				e, err := m.WaitExit(ctx, "w.service")
-				done <- result{e, err}
-			}()
-			// End it only once WaitExit follows the unit, so the exit comes
-			// through PropertiesChanged rather than the first read.
-			bustest.Eventually(t, "WaitExit to follow the unit", func() bool { return m.waiters() == 1 })
-			select {
-			case r := <-done:
-				t.Fatalf("WaitExit returned %+v, %v before the unit ended", r.e, r.err)
-			default:
-			}
-			if err := tc.end(fake, m, svc); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case r := <-done:
-				if r.err != nil || r.e != tc.want {
-					t.Errorf("WaitExit = %+v, %v; want %+v", r.e, r.err, tc.want)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("WaitExit did not return after the unit ended")
-			}
-			if n := m.waiters(); n != 0 {
-				t.Errorf("%d waiters left registered", n)
-			}
-		})
-	}
-}
-
-func TestWaitExitOfAnEndedUnitReturnsAtOnce(t *testing.T) {
-	fake, m, _ := setup(t)
-	ctx := context.Background()
-	if err := m.StartTransientUnit(ctx, "e.service", service("/bin/app")); err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.Exit("e.service", CodeExited, 42); err != nil {
-		t.Fatal(err)
-	}
-	e, err := m.WaitExit(ctx, "e.service")
-	if err != nil || e != (Exit{CodeExited, 42}) {
-		t.Errorf("WaitExit = %+v, %v; want exit 42", e, err)
-	}
-}
-
-// Two waiters on one unit (the daemon and a `launch --wait` caller) both
-// learn how it ended, and a change of another unit wakes neither wrongly.
-func TestWaitExitTwoWaitersAndAnotherUnit(t *testing.T) {
-	fake, m, _ := setup(t)
-	ctx := context.Background()
-	for _, n := range []string{"one.service", "other.service"} {
-		if err := m.StartTransientUnit(ctx, n, service("/bin/app")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan Exit, 2)
-	for range 2 {
-		go func() {
-			e, err := m.WaitExit(ctx, "one.service")
-			if err != nil {
-				t.Error(err)
-			}
-			done <- e
-		}()
-	}
-	bustest.Eventually(t, "both waiters", func() bool { return m.waiters() == 2 })
-	if err := fake.Exit("other.service", CodeExited, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.Exit("one.service", CodeExited, 5); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		select {
-		case e := <-done:
-			if e != (Exit{CodeExited, 5}) {
-				t.Errorf("WaitExit = %+v, want the exit of one.service (status 5)", e)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("a waiter did not return")
-		}
-	}
-	if n := m.waiters(); n != 0 {
-		t.Errorf("%d waiters left registered", n)
-	}
-}
-
-func TestWaitExitCancelled(t *testing.T) {
-	fake, m, _ := setup(t)
-	if err := m.StartTransientUnit(context.Background(), "c.service", service("/bin/app")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := m.WaitExit(ctx, "c.service")
-		errc <- err
-	}()
-	bustest.Eventually(t, "WaitExit to follow the unit", func() bool { return m.waiters() == 1 })
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitExit did not return after cancel")
-	}
-	if n := m.waiters(); n != 0 {
-		t.Errorf("%d waiters left registered after cancel", n)
-	}
-	if u, ok := fake.Loaded("c.service"); !ok || u.ActiveState != "active" {
-		t.Errorf("cancelling the wait touched the unit: %+v %v", u, ok)
-	}
-}
-
-func TestWaitExitUnknownUnit(t *testing.T) {
-	_, m, _ := setup(t)
-	_, err := m.WaitExit(context.Background(), "ghost.service")
-	if !errors.Is(err, ErrNoSuchUnit) {
-		t.Errorf("err = %v, want ErrNoSuchUnit", err)
-	}
-}
-
-// A unit without a reference may be collected the moment it ends (which
-// is why callers start units with AddRef): the waiter must then fail
-// instead of hanging. Which error depends on the bus: the fake drops the
-// object, real systemd would answer for a fresh, inactive unit.
-func TestWaitExitUnitCollectedUnderIt(t *testing.T) {
-	fake, m, _ := setup(t)
-	ctx := context.Background()
-	props := []Property{Prop("ExecStart", []ExecCommand{{Path: "/bin/app", Argv: []string{"/bin/app"}}}),
-		Prop("CollectMode", "inactive-or-failed")}
-	if err := m.StartTransientUnit(ctx, "nr.service", props); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := m.WaitExit(ctx, "nr.service")
-		errc <- err
-	}()
-	bustest.Eventually(t, "WaitExit to follow the unit", func() bool { return m.waiters() == 1 })
-	if err := fake.Exit("nr.service", CodeExited, 0); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		if err == nil || !strings.Contains(err.Error(), "nr.service") {
-			t.Errorf("err = %v, want an error naming the unit", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitExit hung on a collected unit")
-	}
-}
-
-// Anyone on the bus can emit a JobRemoved: a malformed one, or one for a
-// job nobody waits for, must neither stop the dispatcher nor confuse a
-// start that follows.
 func TestDispatchSkipsMalformedAndUnknownJobRemoved(t *testing.T) {
 	fake, m, _, svc := setupWithService(t)
 	for _, body := range [][]any{
