@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/xml"
 	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nspawn-tray/nspawn-tray/launcher"
 )
 
 // TestInstallUninstall checks that uninstall removes every file install
@@ -194,5 +198,30 @@ func TestRunBadLogEnv(t *testing.T) {
 	slog.Info("an info line")
 	if log := stderr.String(); strings.Contains(log, "a debug line") || !strings.Contains(log, "an info line") {
 		t.Errorf("level after a bad NSPAWN_TRAY_LOG is not info:\n%s", log)
+	}
+}
+
+// The policy declares exactly the actions the daemon checks: one it checks
+// but polkit does not know would always be refused.
+func TestPolicyDeclaresEveryAction(t *testing.T) {
+	data, err := os.ReadFile("packaging/io.github.nspawn-tray.policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy struct {
+		Actions []struct {
+			ID string `xml:"id,attr"`
+		} `xml:"action"`
+	}
+	if err := xml.Unmarshal(data, &policy); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range policy.Actions {
+		got = append(got, a.ID)
+	}
+	want := []string{launcher.ActionLaunch, launcher.ActionStopOwn, launcher.ActionStopAny, launcher.ActionManageApps}
+	if !slices.Equal(got, want) {
+		t.Errorf("policy actions %q, want %q", got, want)
 	}
 }

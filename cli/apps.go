@@ -102,7 +102,7 @@ func writeAppsTable(w io.Writer, apps []config.App, dir string) error {
 	for _, a := range apps {
 		args := make([]string, len(a.Exec))
 		for i, arg := range a.Exec {
-			args[i] = shellQuote(arg)
+			args[i] = ShellQuote(arg)
 		}
 		x11 := a.X11
 		if a.X11 == config.X11Host {
@@ -120,9 +120,9 @@ func writeAppsTable(w io.Writer, apps []config.App, dir string) error {
 	return nil
 }
 
-// shellQuote shows an argv element so the list reads like a command line
+// ShellQuote shows an argv element so the list reads like a command line
 // and control characters cannot reach the terminal.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./:=@%+,", r)))
 	}) < 0 {

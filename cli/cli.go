@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 )
 
@@ -47,6 +48,10 @@ type Command struct {
 	// RawArgs commands parse their own arguments (exec-as: everything
 	// after its own options belongs to the app).
 	RawArgs bool
+	// Sub are its subcommands ("app add", "app remove"): the first
+	// argument picks one, which has its own Args and Flags; the command's
+	// own are unused.
+	Sub []Command
 }
 
 // Run runs a command with its positional arguments. Its error decides the
@@ -138,6 +143,29 @@ func (e *Env) runCommand(name string, args []string) error {
 		return UsageError(fmt.Sprintf("unknown command %q", name))
 	}
 	e.cmd = cmd.Name
+	if len(cmd.Sub) > 0 {
+		if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+			parentUsage(e.Stdout, cmd)
+			return nil
+		}
+		var sub *Command
+		if len(args) > 0 {
+			if i := slices.IndexFunc(cmd.Sub, func(c Command) bool { return c.Name == args[0] }); i >= 0 {
+				sub = &cmd.Sub[i]
+			}
+		}
+		if sub == nil {
+			names := make([]string, len(cmd.Sub))
+			for i, c := range cmd.Sub {
+				names[i] = c.Name
+			}
+			return UsageError("want " + strings.Join(names, " or "))
+		}
+		named := *sub
+		named.Name = cmd.Name + " " + sub.Name
+		cmd, args = &named, args[1:]
+		e.cmd = named.Name
+	}
 	fs := newFlagSet(progName + " " + cmd.Name)
 	run := cmd.Flags(fs)
 	if cmd.RawArgs && !(len(args) == 1 && (args[0] == "--help" || args[0] == "-h")) {
@@ -202,6 +230,15 @@ func (e *Env) usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\nOptions (before the command):\n")
 	printFlags(w, fs)
 	fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's options.\n", progName)
+}
+
+// parentUsage lists the subcommands of cmd.
+func parentUsage(w io.Writer, cmd *Command) {
+	fmt.Fprintf(w, "Usage: %s %s COMMAND [ARGS]\n\n%s.\n\nCommands:\n", progName, cmd.Name, cmd.Summary)
+	for _, c := range cmd.Sub {
+		fmt.Fprintf(w, "  %-8s %s\n", c.Name, c.Summary)
+	}
+	fmt.Fprintf(w, "\nRun '%s %s COMMAND --help' for a command's options.\n", progName, cmd.Name)
 }
 
 func commandUsage(w io.Writer, cmd *Command, fs *flag.FlagSet) {
@@ -279,6 +316,10 @@ func helpFlags(fs *flag.FlagSet) Run {
 			cmd := e.p.lookup(args[0])
 			if cmd == nil {
 				return UsageError(fmt.Sprintf("unknown command %q", args[0]))
+			}
+			if len(cmd.Sub) > 0 {
+				parentUsage(e.Stdout, cmd)
+				return nil
 			}
 			fs := newFlagSet(progName + " " + cmd.Name)
 			cmd.Flags(fs)

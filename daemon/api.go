@@ -66,6 +66,23 @@ func (a api) Logs(msg dbus.Message, target string, opts map[string]dbus.Variant,
 	return toDBusError(a.s.logs(context.Background(), msg, target, opts, fd))
 }
 
+// Offers lists the apps the images offer that have no definition yet. Like
+// Apps it needs no authorization: anyone may list the images (machined's
+// ListImages) and this says only which apps they hold.
+func (a api) Offers() ([]launcher.Offer, *dbus.Error) {
+	defer a.s.begin()()
+	offers, err := a.s.offers()
+	return offers, toDBusError(err)
+}
+
+// AddApp writes the definition of an app an image offers, for an
+// administrator (manage-apps); it returns the new app's id.
+func (a api) AddApp(msg dbus.Message, image, desktopFile string) (string, *dbus.Error) {
+	defer a.s.begin()()
+	id, err := a.s.addApp(context.Background(), msg, image, desktopFile)
+	return id, toDBusError(err)
+}
+
 // Metadata serves the desktop metadata and icons of app from its image,
 // which only root can read; see Service.metadata.
 func (a api) Metadata(app string) (string, map[string]dbus.Variant, []launcher.Icon, *dbus.Error) {

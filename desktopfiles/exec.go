@@ -12,22 +12,30 @@ import (
 // skipped, and the program is compared with argv0 by full path or by base
 // name ("firefox %u" matches "/usr/bin/firefox" and the other way round).
 func MatchesExec(p Parsed, argv0 string) bool {
-	args := splitExec(p.Exec)
+	args := dropFieldCodes(SplitExec(p.Exec))
 	if len(args) > 0 && path.Base(args[0]) == "env" {
 		args = skipEnv(args[1:])
 	}
 	if len(args) == 0 || argv0 == "" {
 		return false
 	}
-	prog := args[0]
-	if prog == argv0 {
+	return SameProgram(args[0], argv0)
+}
+
+// SameProgram reports whether the programs a and b (an Exec's and an
+// exec[0]) are the same by full path or by base name.
+func SameProgram(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if a == b {
 		return true
 	}
-	if strings.HasSuffix(prog, "/") || strings.HasSuffix(argv0, "/") {
+	if strings.HasSuffix(a, "/") || strings.HasSuffix(b, "/") {
 		return false // a directory, not a program
 	}
-	a, b := path.Base(path.Clean(prog)), path.Base(path.Clean(argv0))
-	return a == b && a != "/" && a != "." && a != ".."
+	x, y := path.Base(path.Clean(a)), path.Base(path.Clean(b))
+	return x == y && x != "/" && x != "." && x != ".."
 }
 
 // skipEnv drops env(1)'s options and VAR=value assignments.
@@ -69,20 +77,23 @@ func isAssignment(a string) bool {
 	return true
 }
 
-// splitExec splits an (already value-unescaped) Exec string into arguments.
-// Arguments that are a lone field code (%f, %U, ...) are dropped and "%%"
-// becomes '%'. Reserved characters outside quotes, which the specification
-// forbids, are taken literally.
-func splitExec(s string) []string {
+// SplitExec splits an (already value-unescaped) Exec string into
+// arguments, per the specification's quoting. An argument that is a lone
+// field code (%f, %U, %i, ...) is kept as it is, for the caller to expand
+// or drop (IsFieldCode); in any other "%%" becomes '%'. Reserved
+// characters outside quotes, which the specification forbids, are taken
+// literally.
+func SplitExec(s string) []string {
 	var args []string
 	var cur strings.Builder
 	inArg, quoted := false, false
 	flush := func() {
 		if inArg {
 			a := cur.String()
-			if !isFieldCode(a) {
-				args = append(args, strings.ReplaceAll(a, "%%", "%"))
+			if !IsFieldCode(a) {
+				a = strings.ReplaceAll(a, "%%", "%")
 			}
+			args = append(args, a)
 		}
 		cur.Reset()
 		inArg = false
@@ -110,6 +121,18 @@ func splitExec(s string) []string {
 	return args
 }
 
-func isFieldCode(a string) bool {
+// IsFieldCode reports whether a is one of the specification's field codes
+// (the deprecated ones included).
+func IsFieldCode(a string) bool {
 	return len(a) == 2 && a[0] == '%' && strings.IndexByte("fFuUdDnNickvm", a[1]) >= 0
+}
+
+func dropFieldCodes(args []string) []string {
+	out := args[:0:0]
+	for _, a := range args {
+		if !IsFieldCode(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

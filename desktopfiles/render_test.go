@@ -112,7 +112,7 @@ func TestRenderShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if args := splitExec(p.Exec); !reflect.DeepEqual(args, []string{"/opt/nspawn tray/bin/nspawn-tray", "launch", "gimp"}) {
+	if args := SplitExec(p.Exec); !reflect.DeepEqual(args, []string{"/opt/nspawn tray/bin/nspawn-tray", "launch", "gimp"}) {
 		t.Errorf("Exec args = %q", args)
 	}
 }
@@ -124,7 +124,7 @@ func TestExecLineRoundTrip(t *testing.T) {
 	} {
 		line := execLine(args...)
 		// Through the value escaping and back, as a reader sees it.
-		got := splitExec(unescape([]byte(escape(line, false))))
+		got := SplitExec(unescape([]byte(escape(line, false))))
 		if !reflect.DeepEqual(got, args) {
 			t.Errorf("execLine(%q) = %q, splits back to %q", args, line, got)
 		}

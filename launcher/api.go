@@ -24,6 +24,8 @@ const (
 	ActionLaunch  = "io.github.nspawn-tray.launch"
 	ActionStopOwn = "io.github.nspawn-tray.stop-own"
 	ActionStopAny = "io.github.nspawn-tray.stop-any"
+	// ActionManageApps writes app definitions (AddApp): an administrator's.
+	ActionManageApps = "io.github.nspawn-tray.manage-apps"
 )
 
 // D-Bus error names the service replies with; the client maps each to a
@@ -126,6 +128,15 @@ type Icon struct {
 	SizeDir string // hicolor size directory: "48x48", "scalable", ...
 	Ext     string // "png", "svg" or "xpm"
 	Data    []byte
+}
+
+// Offer is an app an image offers that no definition has yet: one of its
+// desktop entries (Offers: a(ssss)).
+type Offer struct {
+	Image       string
+	DesktopFile string // "firefox-esr.desktop"
+	ID          string // the id AddApp would give it
+	Name        string
 }
 
 // AppStatus is one definition as the daemon sees it (Apps: a(ssss)).

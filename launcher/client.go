@@ -152,6 +152,35 @@ func (c *Client) Logs(ctx context.Context, target string, lines int, follow bool
 	return nil
 }
 
+// Offers lists the apps the images offer that have no definition yet. It
+// needs no authorization.
+func (c *Client) Offers(ctx context.Context) ([]Offer, error) {
+	call, err := c.call(ctx, "Offers")
+	if err != nil {
+		return nil, wrap("offers", err)
+	}
+	var out []Offer
+	if err := call.Store(&out); err != nil {
+		return nil, fmt.Errorf("offers: reply: %w", err)
+	}
+	return out, nil
+}
+
+// AddApp has the daemon write the definition of the app image offers with
+// desktopFile (an administrator's, under manage-apps), and returns the new
+// app's id.
+func (c *Client) AddApp(ctx context.Context, image, desktopFile string) (string, error) {
+	call, err := c.call(ctx, "AddApp", image, desktopFile)
+	if err != nil {
+		return "", wrap("add "+desktopFile+" of "+image, err)
+	}
+	var id string
+	if err := call.Store(&id); err != nil {
+		return "", fmt.Errorf("add %s of %s: reply: %w", desktopFile, image, err)
+	}
+	return id, nil
+}
+
 // Stop terminates the instance running as machine.
 func (c *Client) Stop(ctx context.Context, machine string) error {
 	if _, err := c.call(ctx, "Stop", machine); err != nil {

@@ -29,6 +29,7 @@ import (
 // Commands are the privileged commands, in the order help lists them.
 func Commands() []cli.Command {
 	return []cli.Command{
+		appCommand(),
 		{Name: "daemon", Summary: "Run the privileged launcher service (started by D-Bus)", Flags: daemonFlags},
 		{Name: "exec-as", Summary: "Become the user and run the app (inside the container)", Args: "--uid N --gid N --home DIR [--status SOCKET] -- ARGV...", Flags: execAsFlags, Hidden: true, RawArgs: true},
 		{Name: "cleanup-instance", Summary: "Remove what a launch staged (run by the instance's unit)", Args: "MACHINE", Flags: cleanupFlags, Hidden: true},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -490,5 +491,38 @@ func TestManyAppsWithoutTheDaemonGoInOther(t *testing.T) {
 	m := e.waitMenu(t, has("- Launcher not installed (no io.github.nspawn_tray.Launcher1)", "  Other", "  - launch:xeyes XEyes", "  - launch:app11 App 11"))
 	if strings.Count(m, "\n  - launch:") != 13 {
 		t.Errorf("not all apps in Other:\n%s", m)
+	}
+}
+
+// Add app: the daemon's offers in a submenu; a click adds through the
+// daemon (which asks for an administrator) and says so.
+func TestAddAppFromTheMenu(t *testing.T) {
+	e := newEnv(t, without{})
+	e.launcher.SetOffers([]launcher.Offer{{Image: "debian", DesktopFile: "firefox-esr.desktop", ID: "firefox-esr", Name: "Firefox ESR"}})
+	e.start(t)
+	e.waitMenu(t, has("  Add app", "    debian", "      add:debian/firefox-esr.desktop Firefox ESR"))
+	e.ui.clickItem(t, "add:debian/firefox-esr.desktop")
+	if n := e.waitNote(t, "Added Firefox ESR"); n.Body != "It is in the menu now, as firefox-esr." {
+		t.Errorf("notification body %q", n.Body)
+	}
+	var calls []string
+	for _, c := range e.launcher.Calls() {
+		if c.Method == "AddApp" {
+			calls = append(calls, c.Arg)
+			if !c.Interactive {
+				t.Error("AddApp without ALLOW_INTERACTIVE_AUTHORIZATION: no password could be asked")
+			}
+		}
+	}
+	if !slices.Equal(calls, []string{"debian/firefox-esr.desktop"}) {
+		t.Errorf("AddApp calls %q", calls)
+	}
+
+	e.launcher.OnAddApp(func(bustest.LauncherCall) (string, *dbus.Error) {
+		return "", dbus.NewError(launcher.ErrNameAccessDenied, []any{"not authorized for " + launcher.ActionManageApps})
+	})
+	e.ui.clickItem(t, "add:debian/firefox-esr.desktop")
+	if n := e.waitNote(t, "Could not add Firefox ESR"); !strings.Contains(n.Body, "not authorized") {
+		t.Errorf("notification body %q", n.Body)
 	}
 }

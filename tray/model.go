@@ -6,6 +6,7 @@ package tray
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -60,11 +61,19 @@ type State struct {
 	Daemon    Daemon
 	Auth      Auth
 	Autostart bool
+	// Offers are the apps the images offer without a definition yet: the
+	// "Add app" submenu (an administrator's password adds one).
+	Offers []Offer
+}
+
+// Offer is an app an image offers: one of its desktop entries.
+type Offer struct {
+	Image, DesktopFile, Name string
 }
 
 // Item is one menu entry. ID says what a click does: "launch:APP",
-// "stop:MACHINE", "log:MACHINE", "autostart", "sync", "quit"; "" for
-// labels, separators and submenus.
+// "stop:MACHINE", "log:MACHINE", "add:IMAGE/DESKTOP-FILE", "autostart",
+// "sync", "quit"; "" for labels, separators and submenus.
 type Item struct {
 	ID string
 	// Key names the entry across menus, for the items without an ID
@@ -165,6 +174,9 @@ func Build(apps []App, machines []Machine, st State, now time.Time) []Item {
 	} else {
 		m = append(m, launch...)
 	}
+	if len(st.Offers) > 0 && st.Daemon != DaemonMissing {
+		m = append(m, addApps(st.Offers))
+	}
 
 	m = append(m, Item{Key: "apps-end", Separator: true}, label("running", "Running"))
 	m = append(m, running(apps, machines, now)...)
@@ -174,6 +186,28 @@ func Build(apps []App, machines []Machine, st State, now time.Time) []Item {
 		Item{ID: "sync", Label: "Refresh desktop entries"},
 		Item{ID: "quit", Label: "Quit"})
 	return m
+}
+
+// addApps is the "Add app" submenu: a submenu per image, an entry per app
+// it offers.
+func addApps(offers []Offer) Item {
+	offers = slices.Clone(offers)
+	slices.SortStableFunc(offers, func(a, b Offer) int {
+		if c := strings.Compare(a.Image, b.Image); c != 0 {
+			return c
+		}
+		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+	})
+	add := Item{Key: "add-apps", Label: "Add app", Tooltip: "Make an app of an image's desktop entry (asks for an administrator's password)"}
+	for _, o := range offers {
+		if n := len(add.Children); n == 0 || add.Children[n-1].Key != "add-image:"+o.Image {
+			add.Children = append(add.Children, Item{Key: "add-image:" + o.Image, Label: ellipsize(o.Image)})
+		}
+		img := &add.Children[len(add.Children)-1]
+		img.Children = append(img.Children, Item{ID: "add:" + o.Image + "/" + o.DesktopFile, Label: ellipsize(o.Name),
+			Tooltip: "Add " + o.Name + " (" + o.DesktopFile + " of " + o.Image + ") to the apps"})
+	}
+	return add
 }
 
 // appItem is the entry that launches a.

@@ -1077,3 +1077,30 @@ func TestBuildTellsInstancesApart(t *testing.T) {
 		})
 	}
 }
+
+// The images' apps without a definition, a submenu per image; none without
+// a daemon to add them.
+func TestBuildAddApp(t *testing.T) {
+	offers := []Offer{
+		{Image: "gnome", DesktopFile: "org.gnome.Calculator.desktop", Name: "Calculator"},
+		{Image: "debian", DesktopFile: "firefox-esr.desktop", Name: "Firefox ESR"},
+		{Image: "debian", DesktopFile: "debian-xterm.desktop", Name: "XTerm"},
+	}
+	got := Build([]App{{ID: "xeyes", Name: "XEyes"}}, nil, State{Offers: offers}, now)
+	compare(t, "menu", render(got), text(`
+- Apps
+  launch:xeyes XEyes
+  Add app
+    debian
+      add:debian/firefox-esr.desktop Firefox ESR
+      add:debian/debian-xterm.desktop XTerm
+    gnome
+      add:gnome/org.gnome.Calculator.desktop Calculator
+----
+- Running
+- Nothing running
+`)+text(tail))
+	if m := render(Build(nil, nil, State{Offers: offers, Daemon: DaemonMissing}, now)); strings.Contains(m, "Add app") {
+		t.Errorf("Add app without a daemon:\n%s", m)
+	}
+}

@@ -64,6 +64,7 @@ type Tray struct {
 	syncMu  sync.Mutex
 	mu      sync.Mutex
 	apps    []App
+	offers  []Offer
 	running []Machine
 	state   State
 	// cats caches the apps' main categories (MainCategory), by app ID,
@@ -238,8 +239,14 @@ func (t *Tray) refreshApps(ctx context.Context) {
 	if len(apps) > maxFlatApps {
 		t.categorize(ctx, apps)
 	}
+	var offers []Offer
+	if list, err := t.client.Offers(ctx); err == nil {
+		for _, o := range list {
+			offers = append(offers, Offer{Image: o.Image, DesktopFile: o.DesktopFile, Name: o.Name})
+		}
+	}
 	t.mu.Lock()
-	t.apps = apps
+	t.apps, t.offers = apps, offers
 	t.mu.Unlock()
 }
 
@@ -363,7 +370,9 @@ func (t *Tray) render() {
 	t.renderMu.Lock()
 	defer t.renderMu.Unlock()
 	t.mu.Lock()
-	items := Build(t.apps, t.running, t.state, time.Now())
+	st := t.state
+	st.Offers = t.offers
+	items := Build(t.apps, t.running, st, time.Now())
 	running := len(t.running)
 	t.mu.Unlock()
 	icon, tip := icons.TrayIdle, "Container apps: nothing running"
@@ -404,6 +413,8 @@ func (t *Tray) act(id string) {
 		}
 	case "log":
 		t.showLog(ctx, arg)
+	case "add":
+		t.addApp(ctx, arg)
 	case "autostart":
 		var content []byte
 		if !autostart.Enabled(t.opts.AutostartDir, autostart.TrayFile) {
@@ -422,6 +433,28 @@ func (t *Tray) act(id string) {
 	case "quit":
 		t.ui.quit()
 	}
+}
+
+// addApp adds the app of offer "IMAGE/DESKTOP-FILE" through the daemon,
+// which asks polkit for an administrator; apps.d's watch then brings it
+// into the menu and the desktop menu.
+func (t *Tray) addApp(ctx context.Context, offer string) {
+	image, file, _ := strings.Cut(offer, "/")
+	name := file
+	t.mu.Lock()
+	for _, o := range t.offers {
+		if o.Image == image && o.DesktopFile == file {
+			name = o.Name
+		}
+	}
+	t.mu.Unlock()
+	id, err := t.client.AddApp(ctx, image, file)
+	if err != nil {
+		t.fail(ctx, "Could not add "+name, err)
+		return
+	}
+	t.note(ctx, "Added "+name, "It is in the menu now, as "+id+".")
+	t.poke()
 }
 
 func (t *Tray) poke() {

@@ -2,6 +2,7 @@ package bustest
 
 import (
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -27,6 +28,8 @@ type LauncherCall struct {
 type Launcher struct {
 	mu        sync.Mutex
 	apps      []launcher.AppStatus
+	offers    []launcher.Offer
+	addApp    func(LauncherCall) (string, *dbus.Error)
 	instances []launcher.Instance
 	wait      func(LauncherCall) (int32, *dbus.Error)
 	logs      func(LauncherCall, *os.File) *dbus.Error
@@ -51,6 +54,21 @@ func NewLauncher(t testing.TB, conn *dbus.Conn) *Launcher {
 func (l *Launcher) SetApps(apps []launcher.AppStatus) {
 	l.mu.Lock()
 	l.apps = apps
+	l.mu.Unlock()
+}
+
+// SetOffers sets what Offers answers.
+func (l *Launcher) SetOffers(offers []launcher.Offer) {
+	l.mu.Lock()
+	l.offers = offers
+	l.mu.Unlock()
+}
+
+// OnAddApp sets AddApp's answer (the call's Arg is "IMAGE/DESKTOP-FILE");
+// without it AddApp answers the desktop file's stem.
+func (l *Launcher) OnAddApp(f func(LauncherCall) (string, *dbus.Error)) {
+	l.mu.Lock()
+	l.addApp = f
 	l.mu.Unlock()
 }
 
@@ -182,4 +200,23 @@ func (a launcherAPI) Logs(msg dbus.Message, target string, opts map[string]dbus.
 	}
 	out.Close()
 	return nil
+}
+
+func (a launcherAPI) Offers(msg dbus.Message) ([]launcher.Offer, *dbus.Error) {
+	a.l.rec.add(call("Offers", msg, "", nil))
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	return append([]launcher.Offer{}, a.l.offers...), nil
+}
+
+func (a launcherAPI) AddApp(msg dbus.Message, image, desktopFile string) (string, *dbus.Error) {
+	c := call("AddApp", msg, image+"/"+desktopFile, nil)
+	a.l.rec.add(c)
+	a.l.mu.Lock()
+	f := a.l.addApp
+	a.l.mu.Unlock()
+	if f != nil {
+		return f(c)
+	}
+	return strings.TrimSuffix(desktopFile, ".desktop"), nil
 }
