@@ -11,7 +11,7 @@ const module = "github.com/nspawn-tray/nspawn-tray/"
 // rootOnly are the packages whose code runs only as root (or, for appexec,
 // as the container's first process before it drops to the user): the
 // daemon and what it alone uses.
-var rootOnly = []string{"daemon", "rootcmd", "stage", "appexec", "appmeta", "catalog"}
+var rootOnly = []string{"daemon", "rootcmd", "stage", "appexec", "appmeta", "catalog", "rawimage"}
 
 // The session side (the tray, the user commands, the menu sync and the
 // launcher client) must not contain root-only code: the privileged

@@ -79,7 +79,10 @@ type Options struct {
 }
 
 // Extract reads an app's desktop entry and icons from the image tree at
-// imageDir (an absolute clean path; nothing outside it is ever read).
+// imageDir (an absolute clean path; nothing outside it is ever read): a
+// directory image, or the mount point of a raw image's file systems,
+// which the daemon mounts read-only for the call (package rawimage). The
+// tree's symlinks resolve inside it either way.
 //
 // With opts.DesktopFile set, that file in usr/share/applications is used, and
 // an invalid id or a missing, unreadable or unparsable file is an error.

@@ -40,7 +40,8 @@ func withClient(f func(*launcher.Client) error) error {
 }
 
 func launchFlags(fs *flag.FlagSet) Run {
-	wait := fs.Bool("wait", false, "run in the foreground: the app gets this terminal's input and output, Ctrl-C stops it, and the exit status is the app's")
+	wait := fs.Bool("wait", false, "run in the foreground in a machine of its own: the app gets this terminal's input and output, Ctrl-C stops it, and the exit status is the app's")
+	newInstance := fs.Bool("new-instance", false, "start a machine of its own even when the app runs already (by default a second launch starts the program in the running machine)")
 	return func(e *Env, args []string) error {
 		if len(args) == 0 {
 			return UsageError("missing APP")
@@ -58,6 +59,7 @@ func launchFlags(fs *flag.FlagSet) Run {
 			return err
 		}
 		session.Args = extra
+		session.NewInstance = *newInstance
 		if *wait {
 			out, okOut := e.Stdout.(*os.File)
 			errf, okErr := e.Stderr.(*os.File)

@@ -58,6 +58,55 @@ type App struct {
 	Desktop Desktop `toml:"desktop"`
 	// Env is extra environment for the app; see ValidEnv. Nil when none.
 	Env map[string]string `toml:"env"`
+	// Instances is InstancesOne (a launch of an app the user runs already
+	// starts the program in that machine: single-instance apps get their
+	// "new window" request) or InstancesMany (a machine per launch).
+	// Default InstancesOne.
+	Instances string `toml:"instances"`
+	// Own lists session-bus names the app may own (ValidOwnName), beside
+	// those it owns by default: its desktop file id when that is a
+	// reverse-DNS name, and with MPRIS org.mpris.MediaPlayer2.ID. Only
+	// with a session bus (DBus not empty). Default none.
+	Own []string `toml:"own"`
+	// MPRIS lets the app own org.mpris.MediaPlayer2.ID, as media players
+	// do for the desktop's media keys and controls. Default false.
+	MPRIS bool `toml:"mpris"`
+	// Share lists the user's XDG user directories the app gets, read-write,
+	// at the same place in its home: ShareDirs' keys. Default none.
+	Share []string `toml:"share"`
+}
+
+// ShareDirs are the XDG user directories share may name, with the
+// user-dirs.dirs variable that locates each and its usual name.
+var ShareDirs = map[string]struct{ Var, Default string }{
+	"desktop":   {"XDG_DESKTOP_DIR", "Desktop"},
+	"documents": {"XDG_DOCUMENTS_DIR", "Documents"},
+	"downloads": {"XDG_DOWNLOAD_DIR", "Downloads"},
+	"music":     {"XDG_MUSIC_DIR", "Music"},
+	"pictures":  {"XDG_PICTURES_DIR", "Pictures"},
+	"public":    {"XDG_PUBLICSHARE_DIR", "Public"},
+	"templates": {"XDG_TEMPLATES_DIR", "Templates"},
+	"videos":    {"XDG_VIDEOS_DIR", "Videos"},
+}
+
+// OwnedNames are the session-bus names the app may own: its desktop file
+// id when that is a reverse-DNS name (the name single-instance apps take),
+// org.mpris.MediaPlayer2.ID with MPRIS, and Own; each one ValidOwnName
+// takes, once.
+func (a App) OwnedNames() []string {
+	var names []string
+	if id := strings.TrimSuffix(a.Desktop.File, ".desktop"); strings.Count(id, ".") >= 2 && ValidOwnName(id) == nil {
+		names = append(names, id)
+	}
+	if a.MPRIS {
+		names = append(names, "org.mpris.MediaPlayer2."+a.ID)
+	}
+	for _, n := range a.Own {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // Values of App.X11 and App.Network.
@@ -66,6 +115,9 @@ const (
 	X11None     = "none"
 	NetworkHost = "host"
 	NetworkNone = "none"
+	// Values of App.Instances.
+	InstancesOne  = "one"
+	InstancesMany = "many"
 )
 
 // Audio is the audio key: "playback", "full" or "none". The booleans of
@@ -480,6 +532,12 @@ func (a *App) checks() []check {
 		{"home", func() { a.Home = true }, func() []keyError { return nil }},
 		{"env", func() { a.Env = nil }, func() []keyError { return validEnvMap(a.Env) }},
 		{"desktop", func() {}, func() []keyError { return one(a.Desktop.validate()) }},
+		{"instances", func() { a.Instances = InstancesOne }, func() []keyError {
+			return one(validEnum("instances", a.Instances, InstancesOne, InstancesMany))
+		}},
+		{"own", func() { a.Own = nil }, func() []keyError { return one(validOwnNames(a.Own)) }},
+		{"mpris", func() { a.MPRIS = false }, func() []keyError { return nil }},
+		{"share", func() { a.Share = nil }, func() []keyError { return one(validShare(a.Share)) }},
 	}
 }
 
@@ -487,6 +545,11 @@ func (a *App) checks() []check {
 // applies. An App built in code has no defaults applied: X11 and Network
 // must be set explicitly.
 func (a App) Validate() error {
+	// Added after the first release: code that builds Apps need not know
+	// it.
+	if a.Instances == "" {
+		a.Instances = InstancesOne
+	}
 	var errs []error
 	if err := ValidID(a.ID); err != nil {
 		errs = append(errs, err)

@@ -306,7 +306,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if app.X11 != X11Host || app.Audio != AudioPlayback || app.Network != NetworkHost || !app.Home || app.Env != nil ||
-		!slices.Equal(app.DBus, []string{"org.freedesktop.Notifications"}) {
+		!slices.Equal(app.DBus, []string{"org.freedesktop.Notifications"}) || app.Instances != InstancesOne {
 		t.Errorf("defaults not applied: %+v", app)
 	}
 	if err := app.Validate(); err != nil {
@@ -350,6 +350,8 @@ func TestLoadNewKeys(t *testing.T) {
 			func(a App) bool { return maps.Equal(a.Env, map[string]string{"A": "1"}) }},
 		{"env dotted", good + "env.A = \"1\"\nenv.B = \"2\"\n",
 			func(a App) bool { return maps.Equal(a.Env, map[string]string{"A": "1", "B": "2"}) }},
+		{"a machine per launch", good + "instances = \"many\"\n",
+			func(a App) bool { return a.Instances == InstancesMany }},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			app, err := Load(write(t, t.TempDir(), "foo.toml", tc.content))
@@ -374,6 +376,7 @@ func TestLoadNewKeySentinels(t *testing.T) {
 	}{
 		{good + "x11 = \"nested\"\n", ErrInvalidValue},
 		{good + "network = \"bridge\"\n", ErrInvalidValue},
+		{good + "instances = \"two\"\n", ErrInvalidValue},
 		{good + "dbus = [\":1.5\"]\n", ErrInvalidDBusName},
 		{good + "[env]\nLD_PRELOAD = \"x\"\n", ErrInvalidEnv},
 	} {

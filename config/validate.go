@@ -229,6 +229,68 @@ func validDBusNames(names []string) error {
 	return nil
 }
 
+// ownRefused are names no app may own, beyond dbusRefused: owning one, an
+// app would stand in for the desktop's own service (notifications, the
+// tray's watcher, the portals, the session manager) and receive what other
+// programs send it.
+var ownRefused = []struct{ prefix, why string }{
+	{"org.freedesktop", "org.freedesktop names are the desktop's own services"},
+	{"org.gtk", "org.gtk names are the desktop's own services"},
+	{"org.a11y", "the accessibility bus sees every window's text"},
+	{"org.gnome.SessionManager", "the session manager is the desktop's"},
+	{"org.gnome.SettingsDaemon", "the settings daemon is the desktop's"},
+	{"org.kde.StatusNotifierWatcher", "the tray's watcher is the panel's"},
+	{"org.kde.KGlobalAccel", "global shortcuts are the desktop's"},
+	{"org.kde.ksmserver", "the session manager is the desktop's"},
+}
+
+// ValidOwnName reports whether an app may own name on the session bus
+// (xdg-dbus-proxy --own=NAME): a name ValidDBusName takes, and none that
+// would let the app stand in for a service of the desktop, or take every
+// media player's name.
+func ValidOwnName(name string) error {
+	if err := ValidDBusName(name); err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(name, ".*")
+	for _, r := range ownRefused {
+		if base == r.prefix || strings.HasPrefix(base, r.prefix+".") {
+			return fmt.Errorf("%w %s: may not be owned, %s", ErrInvalidDBusName, quote(name), r.why)
+		}
+	}
+	if base == "org.mpris" || base == "org.mpris.MediaPlayer2" {
+		return fmt.Errorf("%w %s: may not be owned, it would take other players' names (mpris = true gives the app its own)", ErrInvalidDBusName, quote(name))
+	}
+	return nil
+}
+
+func validOwnNames(names []string) error {
+	if len(names) > maxDBusNames {
+		return fmt.Errorf("%w: %d names listed, at most %d allowed", ErrInvalidDBusName, len(names), maxDBusNames)
+	}
+	for _, n := range names {
+		if err := ValidOwnName(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validShare(dirs []string) error {
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if _, ok := ShareDirs[d]; !ok {
+			names := slices.Sorted(maps.Keys(ShareDirs))
+			return fmt.Errorf("%w %s: share takes %s", ErrInvalidValue, quote(d), strings.Join(names, ", "))
+		}
+		if seen[d] {
+			return fmt.Errorf("%w %s: listed twice", ErrInvalidValue, quote(d))
+		}
+		seen[d] = true
+	}
+	return nil
+}
+
 // envRefused are environment variables a definition may not set, each with
 // the reason. Names are compared ignoring case, which refuses a few
 // harmless names ("path") but nothing anyone needs.

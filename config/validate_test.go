@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -174,6 +175,61 @@ func TestErrorMessagesAreOneShortLine(t *testing.T) {
 		}
 		if msg := err.Error(); strings.ContainsAny(msg, "\n\x00") || len(msg) > 200 {
 			t.Errorf("message not one short line: %q", msg)
+		}
+	}
+}
+
+func TestValidOwnName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"org.featherpad.FeatherPad", true},
+		{"org.gnome.Calculator", true},
+		{"org.mpris.MediaPlayer2.spotify", true},
+		{"org.kde.kate.*", true},
+		{"com.spotify.Client", true},
+		// Standing in for the desktop's services.
+		{"org.freedesktop.Notifications", false},
+		{"org.freedesktop.portal.Desktop", false},
+		{"org.freedesktop.*", false},
+		{"org.gtk.Settings", false},
+		{"org.a11y.Bus", false},
+		{"org.kde.StatusNotifierWatcher", false},
+		{"org.kde.KGlobalAccel", false},
+		{"org.gnome.SettingsDaemon.Power", false},
+		// Every player's name, or a refused talk name.
+		{"org.mpris.MediaPlayer2.*", false},
+		{"org.mpris.MediaPlayer2", false},
+		{"org.gnome.Shell", false},
+		{"org.freedesktop.systemd1", false},
+		{":1.5", false},
+		{"org", false},
+	} {
+		err := ValidOwnName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidOwnName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidDBusName) {
+			t.Errorf("ValidOwnName(%q) = %v, not ErrInvalidDBusName", tc.name, err)
+		}
+	}
+}
+
+func TestOwnedNames(t *testing.T) {
+	for _, tc := range []struct {
+		app  App
+		want []string
+	}{
+		{App{ID: "calc", Desktop: Desktop{File: "org.gnome.Calculator.desktop"}}, []string{"org.gnome.Calculator"}},
+		{App{ID: "xterm", Desktop: Desktop{File: "debian-xterm.desktop"}}, nil},
+		// A hostile image's desktop file id never makes a desktop service.
+		{App{ID: "evil", Desktop: Desktop{File: "org.freedesktop.Notifications.desktop"}}, nil},
+		{App{ID: "spotify", MPRIS: true, Own: []string{"com.spotify.Client", "org.mpris.MediaPlayer2.spotify"}},
+			[]string{"org.mpris.MediaPlayer2.spotify", "com.spotify.Client"}},
+	} {
+		if got := tc.app.OwnedNames(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: OwnedNames = %q, want %q", tc.app.ID, got, tc.want)
 		}
 	}
 }

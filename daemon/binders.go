@@ -36,7 +36,7 @@ const (
 // into the staging dir: nspawn only ever sees paths in the staging dir.
 type binder func(ctx context.Context, l *launch) error
 
-var sessionBinders = []binder{bindX11, bindWayland, bindPulse, bindSessionBus}
+var sessionBinders = []binder{bindX11, bindWayland, bindPulse, bindSessionBus, bindShared}
 
 // bindSocket opens dir/name as a socket owned by one of owners and binds it
 // onto the staging dir entry as. Failures are the user's one line, naming
@@ -189,6 +189,7 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 	socket := filepath.Join(l.runtime, "bus")
 	argv := append([]string{s.paths.DBusProxy, "unix:path=" + paths.RuntimeDir(s.paths.RunUser, u.UID) + "/bus", socket},
 		proxyArgs(l.app.DBus)...)
+	argv = append(argv, ownArgs(l.app.OwnedNames())...)
 	if err := l.startUserHelper(ctx, proxyUnitName(l.machine), "session bus proxy", argv, socket); err != nil {
 		return err
 	}

@@ -81,6 +81,17 @@ func proxyArgs(names []string) []string {
 	return args
 }
 
+// ownArgs let the app own names (config.App.OwnedNames): single-instance
+// apps take their name, and without it quit thinking another instance
+// runs; owning a name also lets the app's second process talk to the first.
+func ownArgs(names []string) []string {
+	var args []string
+	for _, n := range names {
+		args = append(args, "--own="+n)
+	}
+	return args
+}
+
 // busBypassable reports whether a session bus at address (the caller's
 // DBUS_SESSION_BUS_ADDRESS; "" means the usual /run/user/UID/bus) can be
 // reached without the proxy from a container that shares the host's

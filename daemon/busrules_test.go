@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nspawn-tray/nspawn-tray/config"
 )
 
 // A listed name grants its service's interfaces at its paths, never a
@@ -61,5 +63,16 @@ func TestBusBypassable(t *testing.T) {
 		if got := busBypassable(addr); got != want {
 			t.Errorf("busBypassable(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+func TestOwnArgs(t *testing.T) {
+	app := config.App{ID: "calc", MPRIS: true, Own: []string{"org.example.Calc.*"}, Desktop: config.Desktop{File: "org.gnome.Calculator.desktop"}}
+	want := []string{"--own=org.gnome.Calculator", "--own=org.mpris.MediaPlayer2.calc", "--own=org.example.Calc.*"}
+	if got := ownArgs(app.OwnedNames()); !slices.Equal(got, want) {
+		t.Errorf("ownArgs = %q, want %q", got, want)
+	}
+	if got := ownArgs(nil); len(got) != 0 {
+		t.Errorf("no names: %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,7 @@ func newEnv(t *testing.T) *env {
 		Self:       "/bin/true",
 		Nspawn:     "/usr/bin/systemd-nspawn",
 		Journalctl: "/usr/bin/journalctl",
+		Nsenter:    "/usr/bin/nsenter",
 		DBusProxy:  "/bin/true",
 		MachineID:  "/etc/machine-id",
 	}
@@ -331,6 +333,11 @@ func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 	e.mu.Lock()
 	f, report, silent := e.instanceStart, e.execReport, e.execSilent
 	e.mu.Unlock()
+	if strings.HasPrefix(u.Name, "nspawn-tray-join-") {
+		// nsenter runs exec-as in the instance.
+		go e.execAs(u, report)
+		return "done", nil
+	}
 	result := "done"
 	if f != nil {
 		var err *dbus.Error
@@ -345,14 +352,27 @@ func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 }
 
 // execAs does what exec-as does with the status socket: connect (through
-// the bind nspawn was given), then end-of-file for a good exec, or the
-// reason and exit 127.
+// the bind nspawn was given, or, for a join, in the instance it entered),
+// then end-of-file for a good exec, or the reason and exit 127.
 func (e *env) execAs(u bustest.Unit, report string) {
-	host := ""
-	for _, a := range u.Argv("ExecStart") {
-		if src, ok := strings.CutSuffix(strings.TrimPrefix(a, "--bind="), ":"+inExecStatus); ok && strings.HasPrefix(a, "--bind=") {
-			host = src
+	argv := u.Argv("ExecStart")
+	status := ""
+	for i, a := range argv {
+		if a == "--status" && i+1 < len(argv) {
+			status = argv[i+1]
 		}
+	}
+	machine := strings.TrimSuffix(strings.TrimPrefix(u.Name, "nspawn-tray-"), ".service")
+	if j, ok := strings.CutPrefix(machine, "join-"); ok {
+		machine = j[:strings.LastIndexByte(j, '-')]
+	}
+	rel, ok := strings.CutPrefix(status, inStatusDir+"/")
+	host := filepath.Join(e.paths.Stage, machine, "status", rel)
+	if !ok || !slices.Contains(argv, "--bind-ro="+filepath.Join(e.paths.Stage, machine, "status")+":"+inStatusDir) && !strings.Contains(u.Name, "-join-") {
+		e.mu.Lock()
+		e.hookErrs = append(e.hookErrs, fmt.Errorf("exec-as: no status socket bound in %q", argv))
+		e.mu.Unlock()
+		return
 	}
 	c, err := net.Dial("unix", host)
 	if err != nil {
@@ -385,6 +405,9 @@ func endedAs(u bustest.Unit) Ended {
 // onEnd does what the units' own commands do when they end: the proxy
 // closes its socket, the instance's ExecStopPost runs cleanup-instance.
 func (e *env) onEnd(u bustest.Unit) {
+	if strings.HasPrefix(u.Name, "nspawn-tray-join-") || strings.HasPrefix(u.Name, "nspawn-tray-logs-") {
+		return // nothing runs when they end
+	}
 	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") {
 		e.mu.Lock()
 		if l := e.proxies[u.Name]; l != nil {

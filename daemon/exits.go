@@ -96,7 +96,7 @@ func Cleanup(ctx context.Context, conn *dbus.Conn, p Paths, machine string, ende
 
 // writeExit writes rec atomically and drops the records past their time.
 func writeExit(dir string, rec exitRecord) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makeExitsDir(dir); err != nil {
 		return fmt.Errorf("exit record: %w", err)
 	}
 	data, err := json.Marshal(rec)
@@ -142,6 +142,19 @@ func pruneExits(dir string, now time.Time) {
 	}
 }
 
+// makeExitsDir makes dir root's alone, and its missing parents 0755: users
+// pass through /run/nspawn-tray to what is bound for them in the staging
+// dirs (MkdirAll would make it 0700, and every X11 launch then fails).
+func makeExitsDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
 // readExit reads machine's exit record.
 func (s *Service) readExit(machine string) (exitRecord, error) {
 	var rec exitRecord
@@ -168,7 +181,7 @@ type exitWatch struct {
 }
 
 func newExitWatch(dir string) (*exitWatch, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makeExitsDir(dir); err != nil {
 		return nil, fmt.Errorf("exit records: %w", err)
 	}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)

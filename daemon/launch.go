@@ -45,6 +45,7 @@ type launch struct {
 	runtime  string // the instance's runtime dir on the host
 	spec     spec
 	status   *net.UnixListener // exec-as reports the app's exec here
+	unit     string            // the unit that runs exec-as: the instance's, or a join's
 	undo     []func()
 }
 
@@ -66,10 +67,23 @@ func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, di
 }
 
 func (l *launch) run(ctx context.Context, appID string, dict map[string]dbus.Variant) error {
+	if err := l.prepare(ctx, appID, dict); err != nil {
+		return err
+	}
+	// One machine per user and app: a launch while it runs starts the
+	// program in it (see join). Launches of the same app by the same user
+	// take turns, so two quick clicks make one machine.
+	if l.app.Instances == config.InstancesOne && !l.session.NewInstance && !l.session.Wait {
+		defer l.s.appLock(l.user.UID, l.app.ID)()
+		if rec, leader, ok := l.s.runningInstance(ctx, l.user.UID, l.app.ID); ok {
+			return l.join(ctx, rec, leader)
+		}
+	}
 	for _, step := range []func(context.Context) error{
-		func(ctx context.Context) error { return l.prepare(ctx, appID, dict) },
+		l.claim,
 		l.stageIdentity,
 		l.stageSession,
+		l.saveEnv,
 		l.listenExec,
 		l.startUnit,
 		l.awaitExec,
@@ -105,7 +119,7 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 	if l.app.X11 == config.X11Host && l.session.Display == "" && l.session.WaylandDisplay == "" {
 		return fail(launcher.ErrNameSessionResource, "app %q needs a display, and the session has none (DISPLAY is not set)", l.app.ID)
 	}
-	imageDir, err := s.imageDir(l.app)
+	img, err := s.image(l.app)
 	if err != nil {
 		return err
 	}
@@ -115,14 +129,8 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 	if l.settings, err = config.LoadSettings(s.paths.Settings); err != nil {
 		return fail(launcher.ErrNameFailed, "the daemon's settings are invalid: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	if l.machine, err = machinename.NewInstance(l.app.ID); err != nil {
-		return err
-	}
-	if err := l.claim(ctx); err != nil {
-		return err
-	}
 	u := l.user
-	l.spec = spec{App: l.app, Machine: l.machine, ImageDir: imageDir, Self: s.paths.Self, UID: u.UID, GID: u.GID,
+	l.spec = spec{App: l.app, Image: img.Path, Raw: img.Raw, Self: s.paths.Self, UID: u.UID, GID: u.GID,
 		Home: u.Home, Args: l.session.Args, Env: baseEnv(u.Name, u.Home, u.UID)}
 	maps.Copy(l.spec.Env, l.app.Env)
 	return nil
@@ -144,13 +152,17 @@ func (l *launch) stageSession(ctx context.Context) error {
 // are one step, so concurrent launches cannot both take the last place.
 func (l *launch) claim(ctx context.Context) error {
 	s := l.s
+	var err error
+	if l.machine, err = machinename.NewInstance(l.app.ID); err != nil {
+		return err
+	}
+	l.spec.Machine, l.unit = l.machine, unitName(l.machine)
 	s.claimMu.Lock()
 	defer s.claimMu.Unlock()
 	if n := s.countInstances(ctx, l.user.UID); n >= l.settings.MaxInstancesPerUser {
 		return fail(launcher.ErrNameLimitReached, "you have %d instances running, the most allowed (max_instances_per_user in %s): stop one first (nspawn-tray ps, nspawn-tray stop)",
 			n, s.paths.Settings)
 	}
-	var err error
 	if l.dir, err = stage.Create(s.paths.Stage, l.machine); err != nil {
 		return err
 	}
@@ -223,19 +235,28 @@ func (l *launch) startUnit(ctx context.Context) error {
 	return nil
 }
 
-// The exec status socket, as exec-as sees it in the instance.
-const inExecStatus = "/run/nspawn-tray/exec-status"
+// The directory of the exec status sockets, as exec-as sees it in the
+// instance: one socket per exec-as run (the first and each join).
+const inStatusDir = "/run/nspawn-tray/status"
 
 // listenExec makes the socket on which exec-as reports whether the app's
-// exec succeeded (see appexec.Report).
+// exec succeeded (see appexec.Report), in a directory bound read-only into
+// the instance, where later joins add theirs.
 func (l *launch) listenExec(context.Context) error {
-	lis, path, err := l.dir.Listen("exec-status")
+	path, err := l.dir.Mkdir("status", 0, 0, 0o755)
 	if err != nil {
 		return err
 	}
-	l.status = lis
-	l.spec.Status = inExecStatus
-	l.spec.Binds = append(l.spec.Binds, bind{Src: path, Dst: inExecStatus, RW: true})
+	status, err := l.dir.Sub("status")
+	if err != nil {
+		return err
+	}
+	defer status.Close()
+	if l.status, _, err = status.Listen("launch"); err != nil {
+		return err
+	}
+	l.spec.Status = inStatusDir + "/launch"
+	l.spec.Binds = append(l.spec.Binds, bind{Src: path, Dst: inStatusDir})
 	return nil
 }
 
@@ -249,7 +270,7 @@ const execTimeout = time.Minute
 // when nspawn fails after READY=1.
 func (l *launch) awaitExec(ctx context.Context) error {
 	defer l.status.Close()
-	unit := unitName(l.machine)
+	unit := l.unit
 	deadline := time.Now().Add(execTimeout)
 	var conn *net.UnixConn
 	for conn == nil {
@@ -280,20 +301,31 @@ func (l *launch) awaitExec(ctx context.Context) error {
 
 // stageIdentity gives the user a passwd and group entry, a runtime dir and
 // a home inside the container.
-func (l *launch) stageIdentity(context.Context) error {
+func (l *launch) stageIdentity(ctx context.Context) error {
 	u, dir, sp := l.user, l.dir, &l.spec
-	for _, f := range []struct {
+	files := []struct {
 		image, name string
 		merge       func([]byte) []byte
+		data        []byte
 	}{
-		{"etc/passwd", "passwd", func(b []byte) []byte { return stage.MergePasswd(b, u) }},
-		{"etc/group", "group", func(b []byte) []byte { return stage.MergeGroup(b, u.Name, u.GID) }},
-	} {
-		data, err := readImageFile(sp.ImageDir, f.image)
-		if err != nil {
-			return fail(launcher.ErrNameImageMissing, "image %q: %v", l.app.Image, err)
+		{"etc/passwd", "passwd", func(b []byte) []byte { return stage.MergePasswd(b, u) }, nil},
+		{"etc/group", "group", func(b []byte) []byte { return stage.MergeGroup(b, u.Name, u.GID) }, nil},
+	}
+	// A raw image is mounted for this read only.
+	err := l.s.readImage(ctx, appImage{Path: sp.Image, Raw: sp.Raw}, func(root string) error {
+		for i := range files {
+			var err error
+			if files[i].data, err = readImageFile(root, files[i].image); err != nil {
+				return err
+			}
 		}
-		path, err := dir.WriteFile(f.name, f.merge(data), 0o644)
+		return nil
+	})
+	if err != nil {
+		return fail(launcher.ErrNameImageMissing, "image %q: %v", l.app.Image, err)
+	}
+	for _, f := range files {
+		path, err := dir.WriteFile(f.name, f.merge(f.data), 0o644)
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,7 @@ func (e *env) allUnits() (machine string, proxy, pulse, instance bool) {
 		case strings.HasPrefix(n, "nspawn-tray-dbus-"):
 			proxy = true
 			machine = strings.TrimSuffix(strings.TrimPrefix(n, "nspawn-tray-dbus-"), ".service")
+		case strings.HasPrefix(n, "nspawn-tray-join-"):
 		case strings.HasPrefix(n, "nspawn-tray-pulse-"):
 			pulse = true
 			machine = strings.TrimSuffix(strings.TrimPrefix(n, "nspawn-tray-pulse-"), ".service")
@@ -276,7 +277,7 @@ func TestLaunchSucceeds(t *testing.T) {
 	t.Run("nspawn command line", func(t *testing.T) {
 		s := filepath.Join(e.paths.Stage, machine)
 		want := []string{e.paths.Nspawn, "--quiet", "--keep-unit", "--register=yes", "--machine=" + machine,
-			"--directory=" + filepath.Join(e.paths.Machines, "img"), "--read-only", "--volatile=overlay",
+			"--hostname=full", "--directory=" + filepath.Join(e.paths.Machines, "img"), "--read-only", "--volatile=overlay",
 			"--private-users=identity", "--no-new-privileges=yes", "--as-pid2", "--console=pipe", "--link-journal=no",
 			"--tmpfs=/home:mode=0755", "--bind-ro=/bin/true:/run/nspawn-tray/exec",
 			"--bind-ro=" + s + "/passwd:/etc/passwd",
@@ -287,7 +288,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--bind=" + s + "/X0:/tmp/.X11-unix/X0",
 			"--bind-ro=" + s + "/xauthority:/run/nspawn-tray/xauthority",
 			"--bind-ro=" + s + "/pulse-client.conf:/run/nspawn-tray/pulse/client.conf",
-			"--bind=" + s + "/exec-status:/run/nspawn-tray/exec-status",
+			"--bind-ro=" + s + "/status:/run/nspawn-tray/status",
 			"--setenv=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/65534/bus",
 			"--setenv=DISPLAY=:0",
 			"--setenv=FOO=bar",
@@ -301,7 +302,7 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--setenv=XAUTHORITY=/run/nspawn-tray/xauthority",
 			"--setenv=XDG_RUNTIME_DIR=/run/user/65534",
 			"--", "/run/nspawn-tray/exec", "exec-as", "--uid", "65534", "--gid", "65534", "--home", "/home/nobody",
-			"--status", "/run/nspawn-tray/exec-status", "--",
+			"--status", "/run/nspawn-tray/status/launch", "--",
 			"/usr/bin/full", "--flag", "a b", "--c"}
 		got := e.startedUnit(unit).Argv("ExecStart")
 		if !slices.Equal(got, want) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -73,12 +74,33 @@ func (s *Service) metadata(appID string) (string, map[string]dbus.Variant, []lau
 	if err != nil {
 		return "", nil, nil, err
 	}
-	imageDir, err := s.imageDir(app)
+	img, err := s.image(app)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	r := s.meta.get(app, imageDir, s.definitionStamp(app))
+	r := s.meta.get(app, img, s.definitionStamp(app), s.readImage)
 	return r.id, r.entry, r.icons, r.err
+}
+
+// imageReader is Service.readImage: it calls read with the root of an
+// image's tree, mounting a raw image for the time of read.
+type imageReader func(ctx context.Context, img appImage, read func(root string) error) error
+
+// imageStamp identifies the state of what an extraction from img read.
+// For a directory: its path, and each of sources (appmeta.Stamp). For a
+// raw image: its path and the file's own identity, device, inode, size,
+// modification and change times, since anything that changes inside the
+// image changes the file (reading its sources would mean mounting it).
+func imageStamp(img appImage, sources []string) string {
+	if !img.Raw {
+		return img.Path + "\n" + appmeta.Stamp(img.Path, sources)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(img.Path, &st); err != nil {
+		return img.Path + " raw -"
+	}
+	return fmt.Sprintf("%s raw %d:%d %d %d.%d %d.%d", img.Path, st.Dev, st.Ino, st.Size,
+		st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
 // definitionStamp identifies the definition file's state.
@@ -90,12 +112,12 @@ func (s *Service) definitionStamp(app config.App) string {
 	return fmt.Sprintf("%d:%d %d %d.%d %d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
-func (c *metaCache) get(app config.App, imageDir, defStamp string) metaResult {
+func (c *metaCache) get(app config.App, img appImage, defStamp string, read imageReader) metaResult {
 	for {
 		c.mu.Lock()
 		e := c.entries[app.ID]
 		c.mu.Unlock()
-		if e != nil && e.stamp == defStamp+"\n"+imageDir+"\n"+appmeta.Stamp(imageDir, e.sources) {
+		if e != nil && e.stamp == defStamp+"\n"+imageStamp(img, e.sources) {
 			return e.result
 		}
 		c.mu.Lock()
@@ -108,7 +130,7 @@ func (c *metaCache) get(app config.App, imageDir, defStamp string) metaResult {
 		c.inflight[app.ID] = f
 		c.mu.Unlock()
 
-		f.result = c.extract(app, imageDir, defStamp)
+		f.result = c.extract(app, img, defStamp, read)
 		c.mu.Lock()
 		delete(c.inflight, app.ID)
 		c.mu.Unlock()
@@ -117,7 +139,7 @@ func (c *metaCache) get(app config.App, imageDir, defStamp string) metaResult {
 	}
 }
 
-func (c *metaCache) extract(app config.App, imageDir, defStamp string) metaResult {
+func (c *metaCache) extract(app config.App, img appImage, defStamp string, read imageReader) metaResult {
 	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 	c.extractions.Add(1)
@@ -125,7 +147,18 @@ func (c *metaCache) extract(app config.App, imageDir, defStamp string) metaResul
 		c.peak.Store(n)
 	}
 	defer c.active.Add(-1)
-	m, err := appmeta.Extract(imageDir, app.Exec[0], appmeta.Options{DesktopFile: app.Desktop.File})
+	// A raw image is stamped before the read (its file is all there is to
+	// stamp): a change during the read shows as a change at the next call.
+	rawStamp := ""
+	if img.Raw {
+		rawStamp = imageStamp(img, nil)
+	}
+	var m appmeta.Metadata
+	err := read(context.Background(), img, func(root string) error {
+		var err error
+		m, err = appmeta.Extract(root, app.Exec[0], appmeta.Options{DesktopFile: app.Desktop.File})
+		return err
+	})
 	if err != nil {
 		// Not cached: a broken image is worth looking at again.
 		return metaResult{err: fail(launcher.ErrNameImageMissing, "app %q: %v", app.ID, err)}
@@ -137,9 +170,12 @@ func (c *metaCache) extract(app config.App, imageDir, defStamp string) metaResul
 		r.icons = append(r.icons, launcher.Icon(i))
 		size += len(i.Data)
 	}
-	// Stamped after reading: a change during the read shows as a change
-	// at the next call.
-	stamp := defStamp + "\n" + imageDir + "\n" + appmeta.Stamp(imageDir, m.Sources)
+	// A directory's sources are stamped after reading, once they are
+	// known.
+	stamp := defStamp + "\n" + rawStamp
+	if !img.Raw {
+		stamp = defStamp + "\n" + imageStamp(img, m.Sources)
+	}
 	c.store(app.ID, &metaEntry{stamp: stamp, sources: m.Sources, result: r, size: size})
 	return r
 }

@@ -18,9 +18,11 @@ type bind struct {
 // spec is everything that shapes one nspawn start. It is a pure value so the
 // command line it gives can be tested byte for byte.
 type spec struct {
-	App      config.App
-	Machine  string
-	ImageDir string
+	App     config.App
+	Machine string
+	// Image is the image's path: a directory, or with Raw a raw disk image.
+	Image string
+	Raw   bool
 	// Self is the host path of this (static) binary, bound in as the exec step.
 	Self  string
 	UID   uint32
@@ -35,14 +37,27 @@ type spec struct {
 
 // nspawnArgv is the systemd-nspawn command line for s, argv[0] included.
 func nspawnArgv(nspawn string, s spec) []string {
+	root := "--directory=" + s.Image
+	if s.Raw {
+		root = "--image=" + s.Image
+	}
 	argv := []string{nspawn,
 		"--quiet",
 		"--keep-unit", // the machine is our transient service, not a new scope
 		"--register=yes",
 		"--machine=" + s.Machine,
-		"--directory=" + s.ImageDir,
+		// The app's name, not the machine's, which is new at every
+		// launch: apps that lock their profile by hostname (Chromium,
+		// Electron, Firefox) would stay locked out after one unclean exit.
+		"--hostname=" + s.App.ID,
+		root,
 		// The image stays untouched and shareable: read-only, with a tmpfs
 		// overlay on top that takes mount points and writes and is dropped.
+		// The same for a raw image: nspawn (252 as later) mounts its root
+		// file system read-only on a loop device of its own, in its own
+		// mount namespace (--volatile implies --read-only there), and lays
+		// the overlay over that mount as over a directory; it takes the
+		// image's lock shared, so instances share the image too.
 		"--read-only",
 		"--volatile=overlay",
 		// UID n inside is UID n outside; container root has no host
@@ -74,10 +89,17 @@ func nspawnArgv(nspawn string, s spec) []string {
 		argv = append(argv, "--setenv="+k+"="+s.Env[k])
 	}
 	// nspawn stops parsing options at "--"; the rest is the payload's argv.
-	argv = append(argv, "--", inExec, "exec-as",
+	argv = append(argv, "--")
+	return append(argv, execAsArgv(s)...)
+}
+
+// execAsArgv is exec-as's command line in the instance: the first launch's
+// payload, and what a join runs in the running instance.
+func execAsArgv(s spec) []string {
+	argv := []string{inExec, "exec-as",
 		"--uid", strconv.FormatUint(uint64(s.UID), 10),
 		"--gid", strconv.FormatUint(uint64(s.GID), 10),
-		"--home", s.Home)
+		"--home", s.Home}
 	if s.Status != "" {
 		argv = append(argv, "--status", s.Status)
 	}

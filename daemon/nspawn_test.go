@@ -34,7 +34,7 @@ func TestNspawnArgvGolden(t *testing.T) {
 	base := config.App{ID: "spotify", Name: "Spotify", Image: "spotify", Exec: []string{"/usr/bin/spotify", "--no-zygote"},
 		X11: config.X11Host, Audio: config.AudioPlayback, Network: config.NetworkHost, Home: true}
 	full := spec{
-		App: base, Machine: "spotify-0a1b2c3d", ImageDir: "/var/lib/machines/spotify", Self: "/usr/bin/nspawn-tray",
+		App: base, Machine: "spotify-0a1b2c3d", Image: "/var/lib/machines/spotify", Self: "/usr/bin/nspawn-tray",
 		UID: 1000, GID: 1000, Home: "/home/alice",
 		Binds: []bind{
 			{Src: "/run/nspawn-tray/instances/spotify-0a1b2c3d/passwd", Dst: "/etc/passwd"},
@@ -47,7 +47,11 @@ func TestNspawnArgvGolden(t *testing.T) {
 	private := full
 	private.App.Network = config.NetworkNone
 	private.Args = nil
-	for name, spec := range map[string]spec{"argv-full.txt": full, "argv-private-network.txt": private} {
+	// A raw image: --image instead of --directory, and nothing else
+	// changes (read-only, the volatile overlay, the binds).
+	raw := private
+	raw.Image, raw.Raw = "/var/lib/machines/spotify.raw", true
+	for name, spec := range map[string]spec{"argv-full.txt": full, "argv-private-network.txt": private, "argv-raw-image.txt": raw} {
 		t.Run(name, func(t *testing.T) {
 			var b strings.Builder
 			for _, arg := range nspawnArgv("/usr/bin/systemd-nspawn", spec) {
@@ -62,7 +66,7 @@ func TestNspawnArgvGolden(t *testing.T) {
 // and after exec-as's "--": never parsed as an option by either.
 func TestNspawnArgvUserArgsStayPayload(t *testing.T) {
 	spec := spec{App: config.App{Exec: []string{"/bin/true"}, Network: config.NetworkHost}, Machine: "x-00000000",
-		ImageDir: "/var/lib/machines/x", Self: "/usr/bin/nspawn-tray", UID: 1000, GID: 1000, Home: "/home/a",
+		Image: "/var/lib/machines/x", Self: "/usr/bin/nspawn-tray", UID: 1000, GID: 1000, Home: "/home/a",
 		Args: []string{"--bind=/:/host", "--private-users=no", "-D/"}}
 	argv := nspawnArgv("/usr/bin/systemd-nspawn", spec)
 	first := -1

@@ -37,6 +37,7 @@ type Paths struct {
 	Self       string // this binary, bound read-only into every instance
 	Nspawn     string // systemd-nspawn
 	Journalctl string // journalctl, for Logs
+	Nsenter    string // nsenter, for joins
 	DBusProxy  string // xdg-dbus-proxy
 	MachineID  string // the host's machine-id, from which each app's is derived
 }
@@ -55,6 +56,7 @@ func DefaultPaths(self string) Paths {
 		Self:       self,
 		Nspawn:     paths.Nspawn,
 		Journalctl: paths.Journalctl,
+		Nsenter:    paths.Nsenter,
 		DBusProxy:  paths.DBusProxy,
 		MachineID:  paths.MachineID,
 	}
@@ -74,6 +76,11 @@ type Service struct {
 	// claimMu makes counting a user's instances and claiming a staging dir
 	// one step.
 	claimMu sync.Mutex
+	// homeOf finds a user's home on the host (passwdHome; tests replace it).
+	homeOf func(uid uint32) (string, error)
+	// appLocks serialize the launches of one app by one user (appLock).
+	appLocksMu sync.Mutex
+	appLocks   map[string]*appLock
 
 	mu       sync.Mutex
 	inflight int
@@ -105,7 +112,7 @@ func New(ctx context.Context, dial Dial, p Paths) (*Service, error) {
 	}
 	return &Service{
 		conn: conn, fds: fds, auth: polkit.New(conn), machines: machined.New(conn), units: units,
-		paths: p, meta: newMetaCache(), exits: exits, waiters: waiters{n: map[uint32]int{}, max: maxWaitsPerUser},
+		paths: p, meta: newMetaCache(), exits: exits, homeOf: passwdHome, waiters: waiters{n: map[uint32]int{}, max: maxWaitsPerUser},
 		lastCall: time.Now(),
 	}, nil
 }

@@ -119,7 +119,7 @@ func TestHardeningDescriptorsInEveryShape(t *testing.T) {
 func TestHardeningAppsMarksHostX11(t *testing.T) {
 	// ghost's image is missing: apps lists the rest and says so (exit 1).
 	r := inHost(t, "alice", "", "nspawn-tray", "apps")
-	if want := "nspawn-tray: image \"nosuchimage\" of app \"ghost\" is missing: no directory /var/lib/machines/nosuchimage\n"; r.code != 1 || r.stderr != want {
+	if want := "nspawn-tray: image \"nosuchimage\" of app \"ghost\" is missing: no directory /var/lib/machines/nosuchimage and no raw image /var/lib/machines/nosuchimage.raw\n"; r.code != 1 || r.stderr != want {
 		t.Errorf("apps: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
 	}
 	out := r.stdout

@@ -111,7 +111,7 @@ func TestSeveralInstancesOfOneApp(t *testing.T) {
 
 func TestImageMissingIsOneLine(t *testing.T) {
 	r := inHost(t, "alice", "", "nspawn-tray", "launch", "ghost")
-	want := "nspawn-tray: image \"nosuchimage\" of app \"ghost\" is missing: no directory /var/lib/machines/nosuchimage\n"
+	want := "nspawn-tray: image \"nosuchimage\" of app \"ghost\" is missing: no directory /var/lib/machines/nosuchimage and no raw image /var/lib/machines/nosuchimage.raw\n"
 	if r.code != 1 || r.stderr != want {
 		t.Errorf("exit %d stderr %q\nwant exit 1 stderr %q", r.code, r.stderr, want)
 	}

@@ -290,3 +290,116 @@ func TestNewDefinitionKeepsOthersEntries(t *testing.T) {
 		t.Errorf("sync said %q, want \"1 entry written\"", out)
 	}
 }
+
+// One app, one machine per user: a second launch starts the program in the
+// running machine (single-instance apps get their "new window" request
+// there), the hostname is the app's, not the random machine name, so a
+// profile locked by hostname opens again after an unclean exit; and
+// --new-instance still makes a machine of its own. The first version
+// started a machine per launch: Chromium was locked out of its profile
+// ("in use by another Chromium process on another computer") after one
+// unclean exit.
+func TestSecondLaunchJoinsTheFirstMachine(t *testing.T) {
+	atkInstallApp(t, "e2ejoin", probeApp("Join", "/bin/sh", "-c"), "root", "0644")
+	home := "/var/lib/nspawn-tray/homes/1000/e2ejoin"
+	first := launch(t, "alice", "e2ejoin", `echo "first $(hostname)" > ~/first; exec sleep 600`)
+	second := launch(t, "alice", "e2ejoin", `echo "second $(hostname) $(cat /proc/1/comm)" > ~/second; ps > ~/ps`)
+	if second != first {
+		t.Fatalf("second launch made %s beside %s", second, first)
+	}
+	eventually(t, 10*time.Second, func() string {
+		if got := inHost(t, "root", "", "cat", home+"/second").stdout; got != "second e2ejoin (sd-stubinit)\n" {
+			return "second launch wrote " + strconv.Quote(got)
+		}
+		return ""
+	})
+	if got := mustRun(t, "root", "cat", home+"/first"); got != "first e2ejoin\n" {
+		t.Errorf("the first launch's hostname: %q", got)
+	}
+	if ps := mustRun(t, "root", "cat", home+"/ps"); !strings.Contains(ps, "sleep 600") {
+		t.Errorf("the second program did not run beside the first:\n%s", ps)
+	}
+	n := 0
+	for _, p := range ps(t, "alice") {
+		if p.App == "e2ejoin" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d e2ejoin instances, want 1", n)
+	}
+	// Killed uncleanly, then launched again: a fresh machine, same hostname.
+	mustRun(t, "root", "machinectl", "kill", "--signal=KILL", first)
+	waitGone(t, first)
+	third := launch(t, "alice", "e2ejoin", `echo "third $(hostname)" > ~/third`)
+	if third == first {
+		t.Errorf("joined a machine that is gone")
+	}
+	eventually(t, 10*time.Second, func() string {
+		if got := inHost(t, "root", "", "cat", home+"/third").stdout; got != "third e2ejoin\n" {
+			return "third launch wrote " + strconv.Quote(got)
+		}
+		return ""
+	})
+	// --new-instance: a machine of its own beside the running one.
+	running := launch(t, "alice", "e2ejoin", "exec sleep 600")
+	r := inHost(t, "alice", "", "nspawn-tray", "launch", "--new-instance", "e2ejoin", "--", "exec sleep 600")
+	if m := strings.TrimSpace(r.stdout); r.code != 0 || m == running || m == "" {
+		t.Errorf("--new-instance: exit %d, %q", r.code, r.stdout)
+	} else {
+		t.Cleanup(func() { inHost(t, "root", "", "machinectl", "terminate", m) })
+	}
+}
+
+// An app may own the names that are its own (a definition's own list, its
+// reverse-DNS desktop file id, its MPRIS name), and no other: a
+// single-instance app that cannot own its name quits, taking that for
+// "another instance runs" (FeatherPad did, behind the first version's
+// filter).
+func TestAppOwnsItsOwnBusNames(t *testing.T) {
+	def := `name = "Owner"
+image = "xapps"
+exec = ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.RequestName"]
+x11 = "none"
+audio = false
+mpris = true
+own = ["org.example.E2EOwner"]
+`
+	atkInstallApp(t, "e2eowner", def, "root", "0644")
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"org.example.E2EOwner", true},
+		{"org.mpris.MediaPlayer2.e2eowner", true},
+		{"org.example.NotMine", false},
+		{"org.mpris.MediaPlayer2.firefox", false},
+		{"org.freedesktop.Notifications", false},
+	} {
+		r := atkRun(t, "alice", "nspawn-tray", "launch", "--wait", "e2eowner", "--", "string:"+tc.name, "uint32:4")
+		owned := r.code == 0 && strings.Contains(r.stdout, "uint32 1")
+		if owned != tc.ok {
+			t.Errorf("RequestName %s: exit %d, stdout %q, stderr %q; want owned=%v", tc.name, r.code, r.stdout, r.stderr, tc.ok)
+		}
+	}
+}
+
+// share = ["downloads"]: a file the app saves in ~/Downloads is in the
+// user's Downloads on the host; nothing else of her home is visible.
+func TestShareGivesTheAppTheUsersDownloads(t *testing.T) {
+	mustRun(t, "alice", "mkdir", "-p", "/home/alice/Downloads")
+	t.Cleanup(func() { inHost(t, "alice", "", "rm", "-f", "/home/alice/Downloads/from-the-app") })
+	def := strings.Replace(probeApp("Saver", "/bin/sh", "-c"), "dbus = []", "dbus = []\nshare = [\"downloads\"]", 1)
+	atkInstallApp(t, "e2eshare", def, "root", "0644")
+	r := atkRun(t, "alice", "nspawn-tray", "launch", "--wait", "e2eshare", "--",
+		`echo saved > ~/Downloads/from-the-app && ls -A ~ && test ! -e ~/.Xauthority && test ! -e ~/.bashrc`)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := mustRun(t, "alice", "cat", "/home/alice/Downloads/from-the-app"); got != "saved\n" {
+		t.Errorf("the host's Downloads holds %q", got)
+	}
+	if owner := mustRun(t, "root", "stat", "-c", "%U", "/home/alice/Downloads/from-the-app"); owner != "alice\n" {
+		t.Errorf("the file is %s's", owner)
+	}
+}

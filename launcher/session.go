@@ -29,6 +29,9 @@ type Session struct {
 	// caller asks Wait for its exit status.
 	Wait                  bool
 	Stdin, Stdout, Stderr *dbus.UnixFD
+	// NewInstance starts a machine of its own even when the app's
+	// definition shares one per user (instances = "one").
+	NewInstance bool
 }
 
 // Session dict keys on the bus.
@@ -40,6 +43,7 @@ const (
 	keyArgs           = "args"
 	keyWait           = "wait"
 	keyStdin          = "stdin"
+	keyNewInstance    = "new-instance"
 	keyStdout         = "stdout"
 	keyStderr         = "stderr"
 )
@@ -79,6 +83,9 @@ func (s Session) Dict() map[string]dbus.Variant {
 	if s.Stdin != nil {
 		d[keyStdin] = dbus.MakeVariant(*s.Stdin)
 	}
+	if s.NewInstance {
+		d[keyNewInstance] = dbus.MakeVariant(true)
+	}
 	if s.Stdout != nil {
 		d[keyStdout] = dbus.MakeVariant(*s.Stdout)
 	}
@@ -107,6 +114,8 @@ func ParseSession(d map[string]dbus.Variant) (Session, error) {
 			s.Args, err = exact[[]string](v)
 		case keyWait:
 			s.Wait, err = exact[bool](v)
+		case keyNewInstance:
+			s.NewInstance, err = exact[bool](v)
 		case keyStdin, keyStdout, keyStderr:
 			fd, ok := v.Value().(dbus.UnixFD)
 			if !ok {

@@ -54,12 +54,12 @@ func TestParseSession(t *testing.T) {
 }
 
 func TestSessionRoundTrip(t *testing.T) {
-	in := Session{Display: ":1", XCookie: make([]byte, 16), WaylandDisplay: "wayland-0", Args: []string{"a", "b c"}}
+	in := Session{Display: ":1", XCookie: make([]byte, 16), WaylandDisplay: "wayland-0", Args: []string{"a", "b c"}, NewInstance: true}
 	out, err := ParseSession(in.Dict())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Display != in.Display || out.WaylandDisplay != in.WaylandDisplay || len(out.XCookie) != 16 || strings.Join(out.Args, "|") != "a|b c" {
+	if out.Display != in.Display || out.WaylandDisplay != in.WaylandDisplay || len(out.XCookie) != 16 || strings.Join(out.Args, "|") != "a|b c" || !out.NewInstance {
 		t.Errorf("round trip: %+v", out)
 	}
 	if (Session{Display: ":12.3"}).DisplayNumber() != "12" {

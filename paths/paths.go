@@ -28,11 +28,17 @@ const (
 	RunUser = "/run/user"
 	// MachineID is the host's machine-id.
 	MachineID = "/etc/machine-id"
-	// Nspawn, DBusProxy and Journalctl are the programs the daemon starts.
+	// Nspawn, DBusProxy, Journalctl and Nsenter are the programs the
+	// daemon starts.
 	Nspawn     = "/usr/bin/systemd-nspawn"
 	DBusProxy  = "/usr/bin/xdg-dbus-proxy"
 	Journalctl = "/usr/bin/journalctl"
+	Nsenter    = "/usr/bin/nsenter"
 )
+
+// NspawnSettings are where systemd-nspawn looks for a machine's NAME.nspawn
+// file first (systemd.nspawn(5)): trusted in full, and readable by anyone.
+var NspawnSettings = []string{"/etc/systemd/nspawn", "/run/systemd/nspawn"}
 
 // Home is the persistent home of app for uid below homes.
 func Home(homes string, uid uint32, app string) string {

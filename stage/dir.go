@@ -2,6 +2,7 @@ package stage
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -347,4 +348,81 @@ func (d *Dir) listen(name string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("chmod: %w", err)
 	}
 	return l, nil
+}
+
+// Open opens the existing staging dir root/machine, checked like Create
+// checks what it makes: a real directory (no symlink) below a safe root.
+func Open(root, machine string) (*Dir, error) {
+	d, err := open(root, machine)
+	if err != nil {
+		return nil, fmt.Errorf("stage: open %s/%s: %w", root, machine, err)
+	}
+	return d, nil
+}
+
+func open(root, machine string) (*Dir, error) {
+	if err := validMachine(machine); err != nil {
+		return nil, err
+	}
+	rootfd, err := ensureRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(rootfd)
+	fd, err := openat2.Open(rootfd, machine, unix.O_RDONLY|unix.O_DIRECTORY, openat2.StrictChild)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{path: root + "/" + machine, fd: fd}, nil
+}
+
+// Sub opens d's existing subdirectory name (no symlink) as a Dir.
+func (d *Dir) Sub(name string) (*Dir, error) {
+	if err := validComponent(name); err != nil {
+		return nil, fmt.Errorf("stage: open %s/%s: %w", d.path, name, err)
+	}
+	fd, err := openat2.Open(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY, openat2.StrictChild)
+	if err != nil {
+		return nil, fmt.Errorf("stage: open %s/%s: %w", d.path, name, err)
+	}
+	return &Dir{path: d.path + "/" + name, fd: fd}, nil
+}
+
+// ReadFile reads d/name, a regular file (no symlink) of at most max bytes.
+func (d *Dir) ReadFile(name string, max int64) ([]byte, error) {
+	if err := validComponent(name); err != nil {
+		return nil, fmt.Errorf("stage: read %s/%s: %w", d.path, name, err)
+	}
+	fd, err := openat2.Open(d.fd, name, unix.O_RDONLY, openat2.StrictChild)
+	if err != nil {
+		return nil, fmt.Errorf("stage: read %s/%s: %w", d.path, name, err)
+	}
+	f := os.NewFile(uintptr(fd), d.path+"/"+name)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file")
+	}
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(io.LimitReader(f, max+1))
+	}
+	if err == nil && int64(len(data)) > max {
+		err = fmt.Errorf("larger than %d bytes", max)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stage: read %s/%s: %w", d.path, name, err)
+	}
+	return data, nil
+}
+
+// Remove removes d/name, a file or socket (never a directory).
+func (d *Dir) Remove(name string) error {
+	if err := validComponent(name); err != nil {
+		return fmt.Errorf("stage: remove %s/%s: %w", d.path, name, err)
+	}
+	if err := unix.Unlinkat(d.fd, name, 0); err != nil {
+		return fmt.Errorf("stage: remove %s/%s: %w", d.path, name, err)
+	}
+	return nil
 }

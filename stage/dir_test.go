@@ -419,3 +419,57 @@ func TestListen(t *testing.T) {
 		t.Errorf("Close removed the socket file (Remove owns it): %v", err)
 	}
 }
+
+func TestOpenSubReadRemove(t *testing.T) {
+	root, d := newDir(t)
+	if _, err := d.Mkdir("status", 0, 0, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WriteFile("env.json", []byte(`{"A":"b"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(root, "app-0000000a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if data, err := o.ReadFile("env.json", 100); err != nil || string(data) != `{"A":"b"}` {
+		t.Errorf("ReadFile = %q, %v", data, err)
+	}
+	if _, err := o.ReadFile("env.json", 3); err == nil {
+		t.Error("ReadFile over its cap succeeded")
+	}
+	if err := os.Symlink("/etc/shadow", filepath.Join(d.Path(), "link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.ReadFile("link", 1<<20); err == nil {
+		t.Error("ReadFile followed a symlink")
+	}
+	if _, err := o.Sub("link"); err == nil {
+		t.Error("Sub followed a symlink")
+	}
+	sub, err := o.Sub("status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	l, p, err := sub.Listen("x")
+	if err != nil || p != d.Path()+"/status/x" {
+		t.Fatalf("Listen in Sub = %q, %v", p, err)
+	}
+	l.Close()
+	if err := sub.Remove("x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(p); !os.IsNotExist(err) {
+		t.Errorf("after Remove: %v", err)
+	}
+	for _, bad := range []string{"nope-0000000b", "../x", "App-0000000a"} {
+		if _, err := Open(root, bad); err == nil {
+			t.Errorf("Open(%q) succeeded", bad)
+		}
+	}
+	if err := o.Remove("status"); err == nil {
+		t.Error("Remove took a directory")
+	}
+}
