@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/nspawn-tray/nspawn-tray/cli"
 	"github.com/nspawn-tray/nspawn-tray/rootcmd"
@@ -16,7 +17,12 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	// Bound as /usr/local/bin/xdg-open in containers (see cli's xdg-open).
+	if filepath.Base(os.Args[0]) == "xdg-open" {
+		args = append([]string{"xdg-open"}, args...)
+	}
+	os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
 }
 
 // run is main without the process: the log level from NSPAWN_TRAY_LOG

@@ -85,6 +85,7 @@ func userCommands() []Command {
 		{Name: "sync", Summary: "Write desktop entries and icons for the defined apps", Flags: syncFlags},
 		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP] | list", Flags: autostartFlags},
 		{Name: "pulse-filter", Summary: "Filter an app's connection to the sound server", Hidden: true, Flags: pulseFilterFlags},
+		{Name: "xdg-open", Summary: "Open a link on the host, through the desktop's portal (inside a container)", Args: "URL", Hidden: true, Flags: xdgOpenFlags},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	inXauthority = "/run/nspawn-tray/xauthority"
 	inPulseConf  = "/run/nspawn-tray/pulse/client.conf"
 	inWaylandDir = "/run/nspawn-tray/wayland"
+	inXDGOpen    = "/usr/local/bin/xdg-open"
+	portalName   = "org.freedesktop.portal.Desktop"
 )
 
 // A binder adds one session resource to a launch: nothing when the app or
@@ -194,6 +197,12 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 		return err
 	}
 	l.spec.Env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + l.spec.Env["XDG_RUNTIME_DIR"] + "/bus"
+	// Links the app opens go to the host's browser through the portal:
+	// this binary is xdg-open there (cli's xdg-open), ahead of the
+	// image's in PATH.
+	if slices.Contains(l.app.DBus, portalName) {
+		l.spec.Binds = append(l.spec.Binds, bind{Src: s.paths.Self, Dst: inXDGOpen})
+	}
 	return nil
 }
 

@@ -237,6 +237,24 @@ func TestBindSessionBus(t *testing.T) {
 	}
 }
 
+// With the portal, links go to the host: this binary is the app's
+// xdg-open; without it there is no such bind.
+func TestBindSessionBusXDGOpen(t *testing.T) {
+	for _, names := range [][]string{{"org.freedesktop.portal.Desktop"}, {"org.freedesktop.Notifications"}} {
+		e := newEnv(t)
+		l := e.binderLaunch(config.App{DBus: names}, launcher.Session{})
+		l.runtime = e.stagePath("runtime")
+		mkdir(t, l.runtime)
+		if err := bindSessionBus(context.Background(), l); err != nil {
+			t.Fatal(err)
+		}
+		want := names[0] == portalName
+		if got := slices.Contains(l.spec.Binds, bind{Src: "/bin/true", Dst: "/usr/local/bin/xdg-open"}); got != want {
+			t.Errorf("%v: xdg-open bound %v, want %v (binds %v)", names, got, want, l.spec.Binds)
+		}
+	}
+}
+
 func TestBindSessionBusWithoutNames(t *testing.T) {
 	e := newEnv(t)
 	l := e.binderLaunch(config.App{}, launcher.Session{})

@@ -5,6 +5,9 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -402,4 +405,45 @@ func TestShareGivesTheAppTheUsersDownloads(t *testing.T) {
 	if owner := mustRun(t, "root", "stat", "-c", "%U", "/home/alice/Downloads/from-the-app"); owner != "alice\n" {
 		t.Errorf("the file is %s's", owner)
 	}
+}
+
+// Links leave the container for the host's browser: xdg-open in an app
+// that may use the portal is nspawn-tray's, and hands http(s) and mailto
+// links to the desktop's portal (here a stand-in that records them); a
+// file: link, a path in the container, is refused.
+func TestXDGOpenReachesTheHostsPortal(t *testing.T) {
+	state := os.Getenv("TESTHOST_STATE")
+	if state == "" {
+		state = "/var/lib/nspawn-tray-testhost"
+	}
+	bin := filepath.Join(state, "root/usr/local/bin/e2e-fake-portal")
+	build := exec.Command("go", "build", "-tags", "e2e", "-o", bin, "./fakeportal")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the fake portal: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		inHost(t, "alice", "", "systemctl", "--user", "stop", "e2e-fake-portal")
+		inHost(t, "root", "", "rm", "-f", "/usr/local/bin/e2e-fake-portal", "/home/alice/portal.log")
+	})
+	mustRun(t, "alice", "systemd-run", "--user", "--quiet", "--unit=e2e-fake-portal", "/usr/local/bin/e2e-fake-portal", "/home/alice/portal.log")
+	eventually(t, 10*time.Second, func() string {
+		if inHost(t, "alice", "", "busctl", "--user", "status", "org.freedesktop.portal.Desktop").code != 0 {
+			return "the fake portal is not on alice's bus"
+		}
+		return ""
+	})
+	def := strings.Replace(probeApp("Linker", "/bin/sh", "-c"), "dbus = []", `dbus = ["org.freedesktop.portal.Desktop"]`, 1)
+	atkInstallApp(t, "e2elinks", def, "root", "0644")
+	r := atkRun(t, "alice", "nspawn-tray", "launch", "--wait", "e2elinks", "--",
+		`command -v xdg-open && xdg-open 'https://example.org/e2e?a=$HOME' && ! xdg-open file:///etc/passwd 2>/dev/null && ! xdg-open 'javascript:x' 2>/dev/null`)
+	if r.code != 0 || r.stdout != "/usr/local/bin/xdg-open\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	eventually(t, 5*time.Second, func() string {
+		if got := inHost(t, "alice", "", "cat", "/home/alice/portal.log").stdout; got != "https://example.org/e2e?a=$HOME\n" {
+			return "the portal got " + strconv.Quote(got)
+		}
+		return ""
+	})
 }
