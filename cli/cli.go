@@ -83,6 +83,8 @@ func userCommands() []Command {
 		{Name: "stop", Summary: "Stop a running app instance, or all of yours of one app", Args: "MACHINE | --app APP", Flags: stopFlags},
 		{Name: "logs", Summary: "Show what an app instance printed (the latest of yours, given an APP)", Args: "MACHINE | APP", Flags: logsFlags},
 		{Name: "sync", Summary: "Write desktop entries and icons for the defined apps", Flags: syncFlags},
+		{Name: "image", Summary: "Import, download, list and remove the images apps run in", Sub: imageCommands()},
+		{Name: "machine", Summary: "Boot, stop and enable at boot the images with an init of their own; how they do", Sub: machineCommands()},
 		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP] | list", Flags: autostartFlags},
 		{Name: "pulse-filter", Summary: "Filter an app's connection to the sound server", Hidden: true, Flags: pulseFilterFlags},
 		{Name: "xdg-open", Summary: "Open a link on the host, through the desktop's portal (inside a container)", Args: "URL", Hidden: true, Flags: xdgOpenFlags},
