@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync bench-tray
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync bench-tray bench-machines
 
 host-deps:
 	@testhost/host-deps
@@ -37,3 +37,9 @@ bench-tray: testhost
 	CGO_ENABLED=0 go build -o build/baretray ./bench/baretray
 	install -m 0755 build/baretray $${TESTHOST_STATE:-/var/lib/nspawn-tray-testhost}/root/usr/local/bin/baretray
 	testhost/run -- bash -s 5 < bench/tray.sh
+
+# The bootable image tiny from the tray's Start against machinectl start, and
+# 20 machines enabled at boot (reboots the test host; docs/benchmarks.md).
+bench-machines: testhost
+	go test -tags e2e -count=1 -run '^$$' -bench TinyBoot -benchtime 10x ./e2e/
+	bench/machines-at-boot.sh 20
