@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,16 @@ type Spec struct {
 	// Status, if set, is the daemon's socket for the exec's outcome (see
 	// Report).
 	Status string
+	// Await are sockets that helpers outside create (the session bus
+	// proxy, the sound filter): the app runs once they are all there.
+	Await []string
 }
+
+// maxAwait bounds Spec.Await: the daemon has two helpers.
+const maxAwait = 8
+
+// AwaitTimeout is how long Exec waits for the sockets of Spec.Await.
+const AwaitTimeout = 5 * time.Second
 
 // Sentinel errors; callers act on these with errors.Is.
 var (
@@ -66,12 +76,44 @@ func Exec(s Spec) error {
 			return fmt.Errorf("chdir /: %w", err)
 		}
 	}
+	// As the user: the sockets are in the user's runtime dir.
+	if err := AwaitSockets(s.Await, AwaitTimeout); err != nil {
+		return err
+	}
 	path, err := lookPath(s.Argv[0], s.Env)
 	if err != nil {
 		return fmt.Errorf("cannot run %s: %w%s", s.Argv[0], err, argvHint(s.Argv[0]))
 	}
 	err = unix.Exec(path, s.Argv, s.Env)
 	return fmt.Errorf("cannot run %s: %w%s", path, err, argvHint(s.Argv[0]))
+}
+
+// ErrAwait means a socket of Spec.Await did not come; the daemon tells its
+// helper's failure from the app's by it.
+var ErrAwait = errors.New("helper socket missing")
+
+// AwaitSockets waits until each path is a socket, polling every
+// millisecond (the helpers start within tens of them), for at most
+// timeout in all.
+func AwaitSockets(paths []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, p := range paths {
+		for {
+			var st unix.Stat_t
+			err := unix.Lstat(p, &st)
+			if err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				break
+			}
+			if err == nil && st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+				return fmt.Errorf("%w: %s is not a socket", ErrAwait, p)
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%w: %s did not appear within %v", ErrAwait, p, timeout)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // argvHint explains the usual cause of "/bin/echo hello" not being found.

@@ -29,11 +29,11 @@ func parse(args []string) (Spec, error) {
 	for ; i < len(args) && args[i] != "--"; i += 2 {
 		flag := args[i]
 		switch flag {
-		case "--uid", "--gid", "--home", "--status":
+		case "--uid", "--gid", "--home", "--status", "--await":
 		default:
 			return s, fmt.Errorf("%w: unknown argument %q", ErrInvalid, flag)
 		}
-		if seen[flag] {
+		if seen[flag] && flag != "--await" {
 			return s, fmt.Errorf("%w: %s given twice", ErrInvalid, flag)
 		}
 		seen[flag] = true
@@ -57,6 +57,13 @@ func parse(args []string) (Spec, error) {
 				err = fmt.Errorf("%w: status %q is not an absolute clean path", ErrInvalid, v)
 			}
 			s.Status = v
+		case "--await":
+			if !cleanAbs(v) {
+				err = fmt.Errorf("%w: await %q is not an absolute clean path", ErrInvalid, v)
+			} else if len(s.Await) == maxAwait {
+				err = fmt.Errorf("%w: more than %d sockets to await", ErrInvalid, maxAwait)
+			}
+			s.Await = append(s.Await, v)
 		}
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", flag, err)

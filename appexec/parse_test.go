@@ -2,9 +2,13 @@ package appexec
 
 import (
 	"errors"
+	"net"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -14,6 +18,11 @@ func TestParse(t *testing.T) {
 	}
 	if s.UID != 1000 || s.GID != 100 || s.Home != "/home/alice" || !slices.Equal(s.Argv, []string{"/usr/bin/app", "--flag", "--"}) || s.Env != nil {
 		t.Fatalf("got %+v", s)
+	}
+	// --await may be given more than once.
+	s, err = Parse([]string{"--uid", "1", "--gid", "1", "--home", "/", "--await", "/run/user/1/bus", "--await", "/run/user/1/pulse/native", "--", "a"})
+	if err != nil || !slices.Equal(s.Await, []string{"/run/user/1/bus", "/run/user/1/pulse/native"}) {
+		t.Fatalf("got %+v, %v", s, err)
 	}
 	// Order of the flags does not matter.
 	if _, err := Parse([]string{"--home", "/", "--gid", "4294967294", "--uid", "1", "--", "app"}); err != nil {
@@ -55,6 +64,10 @@ func TestParseRefuses(t *testing.T) {
 		{"extra flag", with("--env", "X=1", "--", "a"), ErrInvalid},
 		{"equals form", []string{"--uid=1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
 		{"single dash", []string{"-uid", "1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"await relative", with("--await", "run/bus", "--", "a"), ErrInvalid},
+		{"await unclean", with("--await", "/run/user/1/../../etc/x", "--", "a"), ErrInvalid},
+		{"await without value", with("--await", "--", "a"), ErrInvalid},
+		{"too many awaits", with(slices.Repeat([]string{"--await", "/run/s"}, maxAwait+1)...), ErrInvalid},
 	} {
 		if s, err := Parse(c.args); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %+v, %v; want %v", c.desc, s, err, c.want)
@@ -76,4 +89,40 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("accepted %+v", s)
 		}
 	})
+}
+
+// The app runs only once the helpers' sockets are there: AwaitSockets
+// returns when a socket appears late, and fails, naming the path, for one
+// that never comes or is no socket.
+func TestAwaitSockets(t *testing.T) {
+	dir := t.TempDir()
+	late := filepath.Join(dir, "late")
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		if l, err := net.Listen("unix", late); err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+	}()
+	if err := AwaitSockets([]string{late}, 5*time.Second); err != nil {
+		t.Fatalf("late socket: %v", err)
+	}
+	never := filepath.Join(dir, "never")
+	if err := AwaitSockets([]string{late, never}, 50*time.Millisecond); !errors.Is(err, ErrAwait) || !strings.Contains(err.Error(), never) {
+		t.Errorf("missing socket: %v, want ErrAwait naming %s", err, never)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := AwaitSockets([]string{file}, time.Second); !errors.Is(err, ErrAwait) || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("a file: %v, want ErrAwait, not a socket", err)
+	}
+	// A symlink to a socket is not one: Lstat.
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(late, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := AwaitSockets([]string{link}, time.Second); !errors.Is(err, ErrAwait) {
+		t.Errorf("a symlink to a socket: %v, want ErrAwait", err)
+	}
 }

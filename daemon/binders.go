@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/openat2"
@@ -39,7 +37,10 @@ const (
 // into the staging dir: nspawn only ever sees paths in the staging dir.
 type binder func(ctx context.Context, l *launch) error
 
-var sessionBinders = []binder{bindX11, bindWayland, bindPulse, bindSessionBus, bindShared}
+var sessionBinders = []struct {
+	name string
+	bind binder
+}{{"x11", bindX11}, {"wayland", bindWayland}, {"pulse", bindPulse}, {"session-bus", bindSessionBus}, {"shared-dirs", bindShared}}
 
 // bindSocket opens dir/name as a socket owned by one of owners and binds it
 // onto the staging dir entry as. Failures are the user's one line, naming
@@ -208,12 +209,14 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 
 // startUserHelper runs argv as the user in a transient unit named unit (a
 // filter between the app and the user's session), confined to talking
-// over unix sockets and writing only the instance's runtime dir, and waits
-// for it to create its socket there: the app must not start before it
-// exists, or its first connection fails. A later step failing stops it.
+// over unix sockets and writing only the instance's runtime dir. It does
+// not wait: the helper comes up while nspawn starts, and exec-as waits
+// for its socket (inside, at the same place below the runtime dir) before
+// the app runs, whose first connection would fail without it. A later
+// step failing stops it.
 func (l *launch) startUserHelper(ctx context.Context, unit, what string, argv []string, socket string) error {
 	s, u := l.s, l.user
-	err := s.units.StartTransientUnit(ctx, unit, []systemd.Property{
+	job, err := s.units.StartTransient(ctx, unit, []systemd.Property{
 		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: %s for %s", what, l.machine)),
 		systemd.Prop("User", strconv.FormatUint(uint64(u.UID), 10)),
 		systemd.Prop("Group", strconv.FormatUint(uint64(u.GID), 10)),
@@ -240,17 +243,52 @@ func (l *launch) startUserHelper(ctx context.Context, unit, what string, argv []
 		return err
 	}
 	l.onFailure(func() { _ = s.units.StopUnit(context.Background(), unit) })
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		var st unix.Stat_t
-		if unix.Lstat(socket, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fail(launcher.ErrNameSessionResource, "the %s for %s did not come up", what, l.machine)
-		}
-		time.Sleep(5 * time.Millisecond)
+	rel, err := filepath.Rel(l.runtime, socket)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("daemon: %s socket %s is not below the runtime dir", what, socket)
 	}
+	l.helpers = append(l.helpers, helper{what: what, job: job})
+	l.spec.Await = append(l.spec.Await, l.spec.Env["XDG_RUNTIME_DIR"]+"/"+rel)
+	return nil
+}
+
+// helper is a user helper's start job, which the launch checks once the
+// app runs (awaitHelpers).
+type helper struct {
+	what string
+	job  *systemd.Job
+}
+
+// awaitHelpers checks that the helpers started. They have by the time the
+// app runs (exec-as waited for their sockets), so this does not wait in
+// practice; a helper that failed fails the launch with its name.
+func (l *launch) awaitHelpers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
+	defer cancel()
+	for _, h := range l.helpers {
+		if err := h.job.Wait(ctx); err != nil {
+			// The app runs without it: stop the instance (its
+			// ExecStopPost cleans up).
+			_ = l.s.units.StopUnit(context.Background(), l.unit)
+			return fail(launcher.ErrNameSessionResource, "the %s for %s did not come up: %v", h.what, l.machine, err)
+		}
+	}
+	return nil
+}
+
+// helperTimeout bounds the wait for a helper's start, here and in
+// exec-as's wait for its socket.
+const helperTimeout = 5 * time.Second
+
+// failedHelper is the first helper whose start has failed, without
+// waiting; for a better reason when the app did not start.
+func (l *launch) failedHelper() error {
+	for _, h := range l.helpers {
+		if done, err := h.job.Finished(); done && err != nil {
+			return fail(launcher.ErrNameSessionResource, "the %s for %s did not come up: %v", h.what, l.machine, err)
+		}
+	}
+	return nil
 }
 
 // readImageFile reads a file of the image (at most 1 MiB); a missing file

@@ -21,6 +21,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
+	"github.com/nspawn-tray/nspawn-tray/appexec"
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machinename"
@@ -80,10 +81,12 @@ type env struct {
 	// proxyNoSocket makes the session bus proxy start without ever
 	// creating its socket.
 	proxyNoSocket bool
-	proxies       map[string]net.Listener // unit -> the fake proxy's socket
-	conns         map[uint32]*dbus.Conn
-	hooks         sync.WaitGroup
-	hookErrs      []error
+	// proxyFails makes the session bus proxy's start job fail.
+	proxyFails bool
+	proxies    map[string]net.Listener // unit -> the fake proxy's socket
+	conns      map[uint32]*dbus.Conn
+	hooks      sync.WaitGroup
+	hookErrs   []error
 }
 
 func newEnv(t *testing.T) *env {
@@ -319,6 +322,9 @@ func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 		if e.proxyNoSocket && helper {
 			return "done", nil
 		}
+		if e.proxyFails && helper {
+			return "failed", nil
+		}
 		// What xdg-dbus-proxy and the filter do first: listen on the path
 		// they were given (the filter makes its directory).
 		os.MkdirAll(filepath.Dir(socket), 0o700)
@@ -380,6 +386,25 @@ func (e *env) execAs(u bustest.Unit, report string) {
 		e.hookErrs = append(e.hookErrs, fmt.Errorf("exec-as: status socket %q: %w", host, err))
 		e.mu.Unlock()
 		return
+	}
+	// Like exec-as, wait for the helpers' sockets: the --await paths
+	// inside are below the runtime dir nspawn binds.
+	if report == "" {
+		var await []string
+		for i, a := range argv {
+			if a != "--await" || i+1 >= len(argv) {
+				continue
+			}
+			for _, b := range argv {
+				src, dst, ok := strings.Cut(strings.TrimPrefix(b, "--bind="), ":")
+				if rel, under := strings.CutPrefix(argv[i+1], dst+"/"); ok && strings.HasPrefix(b, "--bind=") && under {
+					await = append(await, filepath.Join(src, rel))
+				}
+			}
+		}
+		if err := appexec.AwaitSockets(await, 300*time.Millisecond); err != nil {
+			report = err.Error()
+		}
 	}
 	if report == "" {
 		c.Close()

@@ -18,6 +18,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
+	"github.com/nspawn-tray/nspawn-tray/appexec"
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machinename"
@@ -47,6 +48,16 @@ type launch struct {
 	status   *net.UnixListener // exec-as reports the app's exec here
 	unit     string            // the unit that runs exec-as: the instance's, or a join's
 	undo     []func()
+	steps    []Step   // how long each step took, for Service.Steps
+	helpers  []helper // the user helpers started (startUserHelper)
+}
+
+// timed runs step and records how long it took under name.
+func (l *launch) timed(name string, step func() error) error {
+	t0 := time.Now()
+	err := step()
+	l.steps = append(l.steps, Step{name, time.Since(t0)})
+	return err
 }
 
 // onFailure schedules f to run if the launch fails after this point; the
@@ -57,6 +68,9 @@ func (s *Service) launch(ctx context.Context, msg dbus.Message, appID string, di
 	l := &launch{s: s, msg: msg}
 	err := l.run(ctx, appID, dict)
 	l.closeDirs()
+	if s.Steps != nil {
+		s.Steps(appID, l.steps)
+	}
 	if err != nil {
 		for i := len(l.undo) - 1; i >= 0; i-- {
 			l.undo[i]()
@@ -79,16 +93,20 @@ func (l *launch) run(ctx context.Context, appID string, dict map[string]dbus.Var
 			return l.join(ctx, rec, leader)
 		}
 	}
-	for _, step := range []func(context.Context) error{
-		l.claim,
-		l.stageIdentity,
-		l.stageSession,
-		l.saveEnv,
-		l.listenExec,
-		l.startUnit,
-		l.awaitExec,
+	for _, step := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"claim", l.claim},
+		{"identity", l.stageIdentity},
+		{"session", l.stageSession},
+		{"env", l.saveEnv},
+		{"status-socket", l.listenExec},
+		{"unit", l.startUnit},
+		{"exec", l.awaitExec},
+		{"helpers", l.awaitHelpers},
 	} {
-		if err := step(ctx); err != nil {
+		if err := l.timed(step.name, func() error { return step.run(ctx) }); err != nil {
 			return err
 		}
 	}
@@ -99,7 +117,12 @@ func (l *launch) run(ctx context.Context, appID string, dict map[string]dbus.Var
 // creates the staging dir. Nothing is created before everything is checked.
 func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus.Variant) error {
 	s := l.s
-	sender, uid, err := s.caller(ctx, l.msg)
+	var sender string
+	var uid uint32
+	err := l.timed("caller", func() (err error) {
+		sender, uid, err = s.caller(ctx, l.msg)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -110,25 +133,29 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 	if uid == 0 {
 		return fail(launcher.ErrNameInvalidArgs, "apps run as a regular user, not as root")
 	}
-	if l.app, err = s.findApp(appID); err != nil {
+	if err := l.timed("definition", func() (err error) { l.app, err = s.findApp(appID); return err }); err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, l.msg, sender, launcher.ActionLaunch, map[string]string{"app": l.app.ID}); err != nil {
+	if err := l.timed("polkit", func() error {
+		return s.authorize(ctx, l.msg, sender, launcher.ActionLaunch, map[string]string{"app": l.app.ID})
+	}); err != nil {
 		return err
 	}
 	if l.app.X11 == config.X11Host && l.session.Display == "" && l.session.WaylandDisplay == "" {
 		return fail(launcher.ErrNameSessionResource, "app %q needs a display, and the session has none (DISPLAY is not set)", l.app.ID)
 	}
-	img, err := s.image(l.app)
-	if err != nil {
+	var img appImage
+	if err := l.timed("image", func() (err error) { img, err = s.image(l.app); return err }); err != nil {
 		return err
 	}
+	t0 := time.Now()
 	if l.user, err = hostUser(uid); err != nil {
 		return err
 	}
 	if l.settings, err = config.LoadSettings(s.paths.Settings); err != nil {
 		return fail(launcher.ErrNameFailed, "the daemon's settings are invalid: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	l.steps = append(l.steps, Step{"user-settings", time.Since(t0)})
 	u := l.user
 	l.spec = spec{App: l.app, Image: img.Path, Raw: img.Raw, Self: s.paths.Self, UID: u.UID, GID: u.GID,
 		Home: u.Home, Args: l.session.Args, Env: baseEnv(u.Name, u.Home, u.UID)}
@@ -139,8 +166,8 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 // stageSession binds what the session offers and the app wants, one
 // resource per binder.
 func (l *launch) stageSession(ctx context.Context) error {
-	for _, bind := range sessionBinders {
-		if err := bind(ctx, l); err != nil {
+	for _, b := range sessionBinders {
+		if err := l.timed("session."+b.name, func() error { return b.bind(ctx, l) }); err != nil {
 			return err
 		}
 	}
@@ -294,6 +321,13 @@ func (l *launch) awaitExec(ctx context.Context) error {
 		return fail(launcher.ErrNameExecFailed, "app %q did not report its start: %v (journalctl -u %s)", l.app.ID, err, unit)
 	}
 	if len(msg) > 0 {
+		// A helper that failed is the reason exec-as gave up waiting.
+		if err := l.failedHelper(); err != nil {
+			return err
+		}
+		if strings.HasPrefix(string(msg), appexec.ErrAwait.Error()) {
+			return fail(launcher.ErrNameSessionResource, "a helper of %s did not come up: %s", l.machine, strings.ToValidUTF8(string(msg), "?"))
+		}
 		return fail(launcher.ErrNameExecFailed, "app %q: %s", l.app.ID, strings.ToValidUTF8(string(msg), "?"))
 	}
 	return nil

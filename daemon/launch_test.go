@@ -132,7 +132,11 @@ func TestLaunchFailureLeavesNothingBehind(t *testing.T) {
 			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "/nonexistent/xdg-dbus-proxy is not installed", pulse: true},
 		{name: "session bus proxy never creates its socket", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) { withXAndPulse(e); e.proxyNoSocket = true },
-			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "did not come up", pulse: true, proxy: true},
+			// The app's exec-as waits for the socket while nspawn starts.
+			want: launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "did not come up", pulse: true, proxy: true, instance: true},
+		{name: "session bus proxy fails to start", as: bustest.Alice, app: "full", session: display,
+			setup: func(e *env) { withXAndPulse(e); e.proxyFails = true },
+			want:  launcher.ErrSessionResource, errName: launcher.ErrNameSessionResource, msg: "the session bus proxy for full-", pulse: true, proxy: true, instance: true},
 		{name: "StartTransientUnit refuses the instance", as: bustest.Alice, app: "full", session: display,
 			setup: func(e *env) {
 				withX(e)
@@ -302,7 +306,8 @@ func TestLaunchSucceeds(t *testing.T) {
 			"--setenv=XAUTHORITY=/run/nspawn-tray/xauthority",
 			"--setenv=XDG_RUNTIME_DIR=/run/user/65534",
 			"--", "/run/nspawn-tray/exec", "exec-as", "--uid", "65534", "--gid", "65534", "--home", "/home/nobody",
-			"--status", "/run/nspawn-tray/status/launch", "--",
+			"--status", "/run/nspawn-tray/status/launch",
+			"--await", "/run/user/65534/pulse/native", "--await", "/run/user/65534/bus", "--",
 			"/usr/bin/full", "--flag", "a b", "--c"}
 		got := e.startedUnit(unit).Argv("ExecStart")
 		if !slices.Equal(got, want) {

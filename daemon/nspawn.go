@@ -33,6 +33,9 @@ type spec struct {
 	Args  []string
 	// Status is exec-as's status socket inside the container, if any.
 	Status string
+	// Await are the helpers' sockets inside the container, which exec-as
+	// waits for before it runs the app.
+	Await []string
 }
 
 // nspawnArgv is the systemd-nspawn command line for s, argv[0] included.
@@ -102,6 +105,9 @@ func execAsArgv(s spec) []string {
 		"--home", s.Home}
 	if s.Status != "" {
 		argv = append(argv, "--status", s.Status)
+	}
+	for _, p := range s.Await {
+		argv = append(argv, "--await", p)
 	}
 	argv = append(argv, "--")
 	argv = append(argv, s.App.Exec...)

@@ -85,6 +85,18 @@ type Service struct {
 	mu       sync.Mutex
 	inflight int
 	lastCall time.Time
+
+	// Steps, when set, gets how long each step of a launch took (the
+	// profile that docs/benchmarks.md publishes; the daemon command logs
+	// it at debug level).
+	Steps func(app string, steps []Step)
+}
+
+// Step is one timed step of a launch; "session.x11" is a part of
+// "session".
+type Step struct {
+	Name string
+	Took time.Duration
 }
 
 // Dial connects to a bus with the given options: dbus.ConnectSystemBus, or

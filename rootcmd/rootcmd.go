@@ -60,6 +60,9 @@ func daemonFlags(fs *flag.FlagSet) cli.Run {
 			return err
 		}
 		defer svc.Close()
+		if slog.Default().Enabled(ctx, slog.LevelDebug) {
+			svc.Steps = logSteps
+		}
 		err = svc.Export()
 		if err != nil {
 			return err
@@ -130,4 +133,18 @@ func cleanupFlags(fs *flag.FlagSet) cli.Run {
 		}
 		return daemon.Cleanup(context.Background(), conn, daemon.DefaultPaths(self), args[0], daemon.EndedFromEnv(os.Getenv))
 	}
+}
+
+// logSteps logs how long each step of a launch took, in milliseconds
+// (NSPAWN_TRAY_LOG=debug in the daemon's environment; bench/launch-steps.sh).
+func logSteps(app string, steps []daemon.Step) {
+	attrs := []any{"app", app}
+	var total time.Duration
+	for _, st := range steps {
+		attrs = append(attrs, st.Name, float64(st.Took.Microseconds())/1000)
+		if !strings.Contains(st.Name, ".") { // "session.x11" is part of "session"
+			total += st.Took
+		}
+	}
+	slog.Debug("launch steps", append(attrs, "total", float64(total.Microseconds())/1000)...)
 }

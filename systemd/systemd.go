@@ -171,6 +171,26 @@ func (m *Manager) dispatch(ch chan *dbus.Signal) {
 // StartTransientUnit starts a transient unit (mode "fail") and waits for its
 // start job: for a Type=notify service, until it reported READY=1.
 func (m *Manager) StartTransientUnit(ctx context.Context, name string, props []Property) error {
+	job, err := m.StartTransient(ctx, name, props)
+	if err != nil {
+		return err
+	}
+	return job.Wait(ctx)
+}
+
+// Job is a start job that systemd has queued: the unit exists, and Wait
+// tells how its start went.
+type Job struct {
+	m    *Manager
+	name string
+	path dbus.ObjectPath
+	done chan string
+}
+
+// StartTransient creates the transient unit name and queues its start,
+// without waiting for the start to finish: a caller can go on while it
+// runs (the launch's helpers start while nspawn does).
+func (m *Manager) StartTransient(ctx context.Context, name string, props []Property) (*Job, error) {
 	// The job may finish before StartTransientUnit returns: hold the lock so
 	// dispatch cannot miss it, and register the job under it.
 	done := make(chan string, 1)
@@ -183,23 +203,45 @@ func (m *Manager) StartTransientUnit(ctx context.Context, name string, props []P
 		}{}).Store(&job)
 	if err != nil {
 		m.mu.Unlock()
-		return fmt.Errorf("systemd: start %s: %w", name, mapError(err))
+		return nil, fmt.Errorf("systemd: start %s: %w", name, mapError(err))
 	}
 	m.jobs[job] = done
 	m.mu.Unlock()
+	return &Job{m: m, name: name, path: job, done: done}, nil
+}
 
+// Wait waits until the job has finished: nil when the unit started,
+// ErrJobFailed with systemd's result otherwise. It may be called again
+// after it returned the job's result; after ctx ended it must not be.
+func (j *Job) Wait(ctx context.Context) error {
 	select {
-	case result := <-done:
-		if result != "done" {
-			return fmt.Errorf("systemd: start %s: %w: %s", name, ErrJobFailed, result)
-		}
-		return nil
+	case result := <-j.done:
+		return j.result(result)
 	case <-ctx.Done():
-		m.mu.Lock()
-		delete(m.jobs, job)
-		m.mu.Unlock()
-		return fmt.Errorf("systemd: start %s: %w", name, ctx.Err())
+		j.m.mu.Lock()
+		delete(j.m.jobs, j.path)
+		j.m.mu.Unlock()
+		return fmt.Errorf("systemd: start %s: %w", j.name, ctx.Err())
 	}
+}
+
+// Finished reports, without waiting, whether the job has finished, and
+// how (as Wait).
+func (j *Job) Finished() (bool, error) {
+	select {
+	case result := <-j.done:
+		return true, j.result(result)
+	default:
+		return false, nil
+	}
+}
+
+func (j *Job) result(result string) error {
+	j.done <- result // for the next Wait or Finished
+	if result != "done" {
+		return fmt.Errorf("systemd: start %s: %w: %s", j.name, ErrJobFailed, result)
+	}
+	return nil
 }
 
 // Loaded reports whether systemd has unit loaded (an error counts as yes:

@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync bench-tray bench-machines
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-steps bench-sync bench-tray bench-machines
 
 host-deps:
 	@testhost/host-deps
@@ -27,6 +27,11 @@ demo: testhost
 # Launch latency against a bare systemd-run + nspawn, as a ratio (docs/benchmarks.md).
 bench: testhost
 	testhost/run -- bash -s 30 < bench/launch-latency.sh
+	testhost/run -- bash -s 20 < bench/launch-steps.sh
+
+# The daemon's own profile of a launch, step by step (docs/benchmarks.md).
+bench-steps: testhost
+	testhost/run -- bash -s 20 < bench/launch-steps.sh
 
 # nspawn-tray sync of 500 definitions, cold and unchanged (docs/benchmarks.md).
 bench-sync: testhost

@@ -2,6 +2,7 @@ package bustest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -105,6 +106,8 @@ func (s *Systemd) OnEnd(f func(Unit)) {
 // ended closes the descriptors the unit was given (StandardOutput…, as
 // systemd does once a unit is gone) and calls the OnEnd hook. s.mu is held.
 func (s *Systemd) ended(u *Unit) {
+	// Copies of u handed to hooks share its map: change a map of its own.
+	u.Props = maps.Clone(u.Props)
 	for k, v := range u.Props {
 		if fd, ok := v.Value().(dbus.UnixFD); ok {
 			// Once: a unit may end twice here (Exit, then StopUnit), and a
