@@ -49,6 +49,10 @@ type Options struct {
 
 	// adjustBoot lets tests point the machines' files elsewhere.
 	adjustBoot func(*machines.Manager)
+	// agesEvery is how often the running machines' ages are relabelled
+	// (a minute; tests shorten it), and onAges is told each time.
+	agesEvery time.Duration
+	onAges    func()
 }
 
 // Tray is the running applet.
@@ -187,10 +191,31 @@ func (t *Tray) loop(ctx context.Context) {
 	t.refreshAll(ctx)
 	go t.sync(ctx, false)
 	// Only the "how long it has run" labels age; machines and apps come by
-	// signal and inotify.
-	ages := time.NewTicker(time.Minute)
-	defer ages.Stop()
+	// signal and inotify. With nothing running there is nothing to age:
+	// no timer then, so an idle tray never wakes up.
+	every := t.opts.agesEvery
+	if every == 0 {
+		every = time.Minute
+	}
+	var ages *time.Ticker
+	var agesC <-chan time.Time
+	defer func() {
+		if ages != nil {
+			ages.Stop()
+		}
+	}()
 	for {
+		t.mu.Lock()
+		busy := len(t.running) > 0
+		t.mu.Unlock()
+		switch {
+		case busy && ages == nil:
+			ages = time.NewTicker(every)
+			agesC = ages.C
+		case !busy && ages != nil:
+			ages.Stop()
+			ages, agesC = nil, nil
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -223,7 +248,10 @@ func (t *Tray) loop(ctx context.Context) {
 			t.refreshAutostart()
 		case <-t.kick:
 			t.refreshAll(ctx)
-		case <-ages.C:
+		case <-agesC:
+			if t.opts.onAges != nil {
+				t.opts.onAges()
+			}
 			// The menu is redrawn: the machines' numbers with it.
 			t.refreshBootable(ctx)
 			t.render()

@@ -603,3 +603,34 @@ func TestRunReleasesTheAppsDirWatch(t *testing.T) {
 		return ""
 	})
 }
+
+// An idle tray does not wake up: the ages of running machines are
+// relabelled on a timer, which runs only while something runs.
+func TestNoTimerWhileNothingRuns(t *testing.T) {
+	e := newEnv(t, without{})
+	var ticks atomic.Int32
+	e.opts.agesEvery = 10 * time.Millisecond
+	e.opts.onAges = func() { ticks.Add(1) }
+	e.start(t)
+	e.waitMenu(t, has("- Nothing running"))
+	time.Sleep(100 * time.Millisecond)
+	if n := ticks.Load(); n != 0 {
+		t.Fatalf("%d relabelling wakeups with nothing running, want none", n)
+	}
+	e.machined.Add(bustest.Machine{Name: "web", Unit: "machine-web.scope", Timestamp: uint64(time.Now().Add(-2 * time.Hour).UnixMicro())})
+	e.waitMenu(t, has("  web (not nspawn-tray) — 2h 0m"))
+	eventually(t, func() string {
+		if ticks.Load() < 2 {
+			return "no relabelling while a machine runs"
+		}
+		return ""
+	})
+	e.machined.Remove("web")
+	e.waitMenu(t, has("- Nothing running"))
+	time.Sleep(30 * time.Millisecond) // a tick already due may still come
+	before := ticks.Load()
+	time.Sleep(100 * time.Millisecond)
+	if n := ticks.Load() - before; n != 0 {
+		t.Errorf("%d relabelling wakeups after the machine went, want none", n)
+	}
+}
