@@ -302,6 +302,19 @@ func (dec *decoder) decode(s string, depth int) any {
 		if length > maxArrayLen {
 			panic(FormatError("input exceeds array size limitation"))
 		}
+		// A byte array in one read (nspawn-tray patch), not a byte and a
+		// reflect.Append at a time; readFull does not trust length.
+		if sig == "y" {
+			b, err := readFull(dec.in, nil, int(length))
+			if err != nil {
+				panic(err)
+			}
+			dec.pos += int(length)
+			if b == nil {
+				b = []byte{} // as the element-wise path made it
+			}
+			return b
+		}
 		// capacity can be determined only for fixed-size element types
 		var capacity int
 		if s := sigByteSize(sig); s != 0 {
