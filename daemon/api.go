@@ -91,6 +91,50 @@ func (a api) Metadata(app string) (string, map[string]dbus.Variant, []launcher.I
 	return id, entry, icons, toDBusError(err)
 }
 
+// MetadataBatch is Metadata for many apps in one call: a sync of hundreds
+// of apps is one round trip instead of one each. The answers are in the
+// order of apps, each with its own error; past launcher.MetadataBatchBytes
+// of icons the reply ends, and the caller asks again for the rest. Like
+// Metadata it needs no authorization, and costs what as many Metadata
+// calls cost (the same cache and extraction limits).
+func (a api) MetadataBatch(apps []string) ([]launcher.MetadataReply, *dbus.Error) {
+	defer a.s.begin()()
+	if len(apps) == 0 || len(apps) > launcher.MaxMetadataBatch {
+		return nil, dbus.NewError(launcher.ErrNameInvalidArgs, []any{fmt.Sprintf("MetadataBatch takes 1 to %d apps, not %d", launcher.MaxMetadataBatch, len(apps))})
+	}
+	// The names come back in the reply: bounded, so it stays small.
+	names := 0
+	for _, app := range apps {
+		names += len(app)
+	}
+	if names > 1<<16 {
+		return nil, dbus.NewError(launcher.ErrNameInvalidArgs, []any{"MetadataBatch: the app ids are too long"})
+	}
+	out := make([]launcher.MetadataReply, 0, len(apps))
+	size := 0
+	for _, app := range apps {
+		id, entry, icons, err := a.s.metadata(app)
+		r := launcher.MetadataReply{App: app, DesktopID: id, Entry: entry, Icons: icons}
+		if e := toDBusError(err); e != nil {
+			r = launcher.MetadataReply{App: app, Entry: map[string]dbus.Variant{}, ErrorName: e.Name, ErrorMessage: e.Error()}
+		}
+		if r.Icons == nil {
+			r.Icons = []launcher.Icon{}
+		}
+		if r.Entry == nil {
+			r.Entry = map[string]dbus.Variant{}
+		}
+		for _, i := range r.Icons {
+			size += len(i.Data)
+		}
+		out = append(out, r)
+		if size > launcher.MetadataBatchBytes {
+			break
+		}
+	}
+	return out, nil
+}
+
 // callError is an error with the D-Bus name the client acts on; its message
 // is meant for the user.
 type callError struct {

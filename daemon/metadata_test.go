@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/godbus/dbus/v5"
 
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
@@ -190,4 +194,150 @@ func TestMetaCacheEvictsTheOldest(t *testing.T) {
 	if _, ok := c.entries["a0"]; ok {
 		t.Error("the oldest entry was kept")
 	}
+}
+
+// MetadataBatch answers as Metadata would, app by app and in order, each
+// with its own error; a reply ends past MetadataBatchBytes of icons and
+// the client asks again for the rest.
+func TestMetadataBatch(t *testing.T) {
+	e := newEnv(t)
+	img := filepath.Join(e.paths.Machines, "img")
+	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+	icon := pngIcon(t, 48)
+	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"), string(icon), 0o644)
+	c := e.client(bustest.Alice)
+	ctx := context.Background()
+	apps := []string{"full", "nosuch", "plain", "full", "../../etc/passwd"}
+	res, err := c.MetadataBatch(ctx, apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(apps) {
+		t.Fatalf("%d results for %d apps", len(res), len(apps))
+	}
+	for i, app := range apps {
+		one, oneErr := c.Metadata(ctx, app)
+		got := res[i]
+		if (got.Err == nil) != (oneErr == nil) || (oneErr != nil && got.Err.Error() != oneErr.Error()) {
+			t.Errorf("%s: batch error %v, Metadata's %v", app, got.Err, oneErr)
+		}
+		if oneErr != nil && !errors.Is(got.Err, launcher.ErrUnknownApp) {
+			t.Errorf("%s: batch error %v is not ErrUnknownApp", app, got.Err)
+		}
+		if got.Meta.DesktopID != one.DesktopID || got.Meta.Entry.Name != one.Entry.Name || len(got.Meta.Icons) != len(one.Icons) {
+			t.Errorf("%s: batch %+v, Metadata %+v", app, got.Meta, one)
+		}
+	}
+	if res[0].Meta.DesktopID != "x" || len(res[0].Meta.Icons) != 1 || !bytes.Equal(res[0].Meta.Icons[0].Data, icon) {
+		t.Errorf("full: %+v", res[0].Meta)
+	}
+
+	// Raw calls, as any local user can make them.
+	obj := e.conn(bustest.Mallory).Object(launcher.BusName, launcher.ObjectPath)
+	for _, bad := range [][]string{
+		{},
+		make([]string, launcher.MaxMetadataBatch+1),
+		{strings.Repeat("a", 1<<17)},
+	} {
+		var r []launcher.MetadataReply
+		err := obj.Call(launcher.Interface+".MetadataBatch", 0, bad).Store(&r)
+		var de dbus.Error
+		if !errors.As(err, &de) || de.Name != launcher.ErrNameInvalidArgs {
+			t.Errorf("MetadataBatch of %d apps (%d bytes): %v, want InvalidArguments", len(bad), len(strings.Join(bad, "")), err)
+		}
+	}
+}
+
+// Past MetadataBatchBytes of icons the reply ends, and the client asks
+// again: every app is answered, in order, over several calls.
+func TestMetadataBatchIsCutBySize(t *testing.T) {
+	e := newEnv(t)
+	img := filepath.Join(e.paths.Machines, "img")
+	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+	// Big icons: a noisy PNG does not compress.
+	big := noisyPNG(t, 400)
+	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/512x512/apps/x.png"), string(big), 0o644)
+	var apps []string
+	per := len(big)
+	n := launcher.MetadataBatchBytes/per + 3
+	for i := range n {
+		id := fmt.Sprintf("big%d", i)
+		e.app(id, strings.Replace(plainApp, `"/usr/bin/plain"`, `"/usr/bin/full"`, 1), 0o644)
+		apps = append(apps, id)
+	}
+	// One raw call answers only a part.
+	var part []launcher.MetadataReply
+	if err := e.conn(bustest.Alice).Object(launcher.BusName, launcher.ObjectPath).Call(launcher.Interface+".MetadataBatch", 0, apps).Store(&part); err != nil {
+		t.Fatal(err)
+	}
+	if len(part) == 0 || len(part) >= n {
+		t.Errorf("one call answered %d of %d apps of %d bytes of icons each; want fewer, past %d bytes", len(part), n, per, launcher.MetadataBatchBytes)
+	}
+	res, err := e.client(bustest.Alice).MetadataBatch(context.Background(), apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || len(r.Meta.Icons) != 1 || len(r.Meta.Icons[0].Data) != per {
+			t.Fatalf("app %d: %+v, %v", i, r.Meta.DesktopID, r.Err)
+		}
+	}
+	if len(res) != n {
+		t.Errorf("%d results for %d apps", len(res), n)
+	}
+}
+
+// noisyPNG is a size x size PNG of random pixels: it does not compress.
+func noisyPNG(t *testing.T, size int) []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, size, size))
+	rand.NewChaCha8([32]byte{1}).Read(img.Pix)
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// go test -run '^$' -bench MetadataCached ./daemon/: one app's Metadata
+// answered from the cache, without the bus (what a sync of an unchanged
+// menu costs the daemon per app).
+func BenchmarkMetadataCached(b *testing.B) {
+	dir := b.TempDir()
+	s := &Service{paths: Paths{Apps: filepath.Join(dir, "apps"), Machines: filepath.Join(dir, "machines")}, meta: newMetaCache()}
+	img := filepath.Join(s.paths.Machines, "img")
+	for path, data := range map[string]string{
+		filepath.Join(s.paths.Apps, "full.toml"):                          "name = \"Full\"\nimage = \"img\"\nexec = [\"/usr/bin/full\"]\n",
+		filepath.Join(img, "usr/share/applications/x.desktop"):            "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n",
+		filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"):    string(noisyPNGB(b, 48)),
+		filepath.Join(img, "usr/share/icons/hicolor/scalable/apps/x.svg"): `<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48"/>`,
+		filepath.Join(img, "usr/bin/full"):                                "",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, _, icons, err := s.metadata("full"); err != nil || len(icons) != 2 {
+		b.Fatalf("metadata: %d icons, %v", len(icons), err)
+	}
+	for b.Loop() {
+		if _, _, _, err := s.metadata("full"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := s.meta.extractions.Load(); n != 1 {
+		b.Errorf("%d extractions, want the first only", n)
+	}
+}
+
+func noisyPNGB(b *testing.B, size int) []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, size, size))
+	rand.NewChaCha8([32]byte{1}).Read(img.Pix)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
 }

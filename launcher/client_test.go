@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,15 +196,16 @@ func TestClientWaitRetriesALostDaemon(t *testing.T) {
 		dbus.NewError(launcher.ErrNameServiceUnknown, []any{"not there"}),
 		dbus.NewError("org.freedesktop.DBus.Error.Spawn.ChildExited", []any{"exited"}),
 	}
-	n := 0
+	// Atomic: the fake answers on the bus's goroutines.
+	var n atomic.Int32
 	fake.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
-		if n++; n <= len(gone) {
-			return -1, gone[n-1]
+		if k := n.Add(1); int(k) <= len(gone) {
+			return -1, gone[k-1]
 		}
 		return 7, nil
 	})
-	if status, err := c.Wait(context.Background(), "x-00000001"); err != nil || status != 7 || n != 4 {
-		t.Errorf("Wait = %d, %v after %d calls; want 7 after 4", status, err, n)
+	if status, err := c.Wait(context.Background(), "x-00000001"); err != nil || status != 7 || n.Load() != 4 {
+		t.Errorf("Wait = %d, %v after %d calls; want 7 after 4", status, err, n.Load())
 	}
 
 	fake.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {

@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/godbus/dbus/v5"
@@ -68,4 +69,124 @@ func (c *Client) Metadata(ctx context.Context, app string) (AppMetadata, error) 
 	}
 	m.Entry = EntryFromDict(dict)
 	return m, nil
+}
+
+// MetadataReply is one app's answer in MetadataBatch's reply
+// (a(ssa{sv}a(sssay)ss)): Metadata's three values, or the error Metadata
+// would have answered (ErrorName "" when none).
+type MetadataReply struct {
+	App          string
+	DesktopID    string
+	Entry        map[string]dbus.Variant
+	Icons        []Icon
+	ErrorName    string
+	ErrorMessage string
+}
+
+// MetadataBatch bounds: at most MaxMetadataBatch apps per call, and the
+// service stops adding answers past MetadataBatchBytes of icons (one app
+// has at most appmeta.MaxIconBytesTotal, 4 MiB), so a reply stays well
+// below dbus-daemon's 32 MiB message limit; the caller asks again for the
+// apps not answered.
+const (
+	MaxMetadataBatch   = 1024
+	MetadataBatchBytes = 16 << 20
+)
+
+// MetadataResult is one app's metadata, or why there is none.
+type MetadataResult struct {
+	Meta AppMetadata
+	Err  error
+}
+
+// MetadataBatch asks the service for many apps' metadata in as few calls
+// as the replies' size allows (one for hundreds of usual apps, where
+// Metadata is a round trip each). The results are in the order of apps.
+func (c *Client) MetadataBatch(ctx context.Context, apps []string) ([]MetadataResult, error) {
+	out := make([]MetadataResult, 0, len(apps))
+	for len(out) < len(apps) {
+		ask := apps[len(out):]
+		if len(ask) > MaxMetadataBatch {
+			ask = ask[:MaxMetadataBatch]
+		}
+		call, err := c.call(ctx, "MetadataBatch", ask)
+		if err != nil {
+			return nil, wrap("metadata", err)
+		}
+		replies, err := metadataReplies(call.Body)
+		if err != nil {
+			return nil, fmt.Errorf("metadata: reply: %w", err)
+		}
+		if len(replies) == 0 || len(replies) > len(ask) {
+			return nil, fmt.Errorf("metadata: %d answers for %d apps", len(replies), len(ask))
+		}
+		for i, r := range replies {
+			if r.App != ask[i] {
+				return nil, fmt.Errorf("metadata: answer %d is for %q, not %q", i, r.App, ask[i])
+			}
+			if r.ErrorName != "" {
+				err := MapError(dbus.Error{Name: r.ErrorName, Body: []any{r.ErrorMessage}})
+				out = append(out, MetadataResult{Err: wrap("metadata of "+r.App, err)})
+				continue
+			}
+			out = append(out, MetadataResult{Meta: AppMetadata{DesktopID: r.DesktopID, Entry: EntryFromDict(r.Entry), Icons: r.Icons}})
+		}
+	}
+	return out, nil
+}
+
+// IsUnknownMethod reports whether err is the bus's answer for a method the
+// service does not have: a daemon older than the client, during an upgrade.
+func IsUnknownMethod(err error) bool {
+	var e dbus.Error
+	return errors.As(err, &e) && e.Name == "org.freedesktop.DBus.Error.UnknownMethod"
+}
+
+// metadataReplies reads MetadataBatch's reply by type assertions: the
+// reflection of dbus.Store copies each icon's bytes one at a time, which
+// made it most of a sync of hundreds of apps.
+func metadataReplies(body []any) ([]MetadataReply, error) {
+	if len(body) != 1 {
+		return nil, fmt.Errorf("%d values, want 1", len(body))
+	}
+	list, ok := body[0].([][]any)
+	if !ok {
+		return nil, fmt.Errorf("type %T, want a(ssa{sv}a(sssay)ss)", body[0])
+	}
+	out := make([]MetadataReply, len(list))
+	for i, f := range list {
+		bad := fmt.Errorf("answer %d: not (ssa{sv}a(sssay)ss)", i)
+		if len(f) != 6 {
+			return nil, bad
+		}
+		r := &out[i]
+		var ok [6]bool
+		r.App, ok[0] = f[0].(string)
+		r.DesktopID, ok[1] = f[1].(string)
+		r.Entry, ok[2] = f[2].(map[string]dbus.Variant)
+		icons, ok3 := f[3].([][]any)
+		ok[3] = ok3
+		r.ErrorName, ok[4] = f[4].(string)
+		r.ErrorMessage, ok[5] = f[5].(string)
+		for _, o := range ok {
+			if !o {
+				return nil, bad
+			}
+		}
+		r.Icons = make([]Icon, len(icons))
+		for j, ic := range icons {
+			if len(ic) != 4 {
+				return nil, bad
+			}
+			var ok [4]bool
+			r.Icons[j].Name, ok[0] = ic[0].(string)
+			r.Icons[j].SizeDir, ok[1] = ic[1].(string)
+			r.Icons[j].Ext, ok[2] = ic[2].(string)
+			r.Icons[j].Data, ok[3] = ic[3].([]byte)
+			if !ok[0] || !ok[1] || !ok[2] || !ok[3] {
+				return nil, bad
+			}
+		}
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -31,6 +32,7 @@ import (
 
 // Metadata is where the apps' metadata comes from: the daemon's
 // Metadata method (a *launcher.Client), since only root can read images.
+// Sync calls it from several goroutines at once.
 type Metadata interface {
 	Metadata(ctx context.Context, app string) (launcher.AppMetadata, error)
 }
@@ -122,15 +124,16 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 	slices.SortFunc(apps, func(a, b config.App) int { return strings.Compare(a.ID, b.ID) })
 	res.Apps = len(apps)
 	infos := make([]appInfo, 0, len(apps))
+	metas := fetchMetadata(ctx, o.Source, apps)
 	noDaemon := false
-	for _, app := range apps {
+	for i, app := range apps {
 		info := appInfo{App: app}
 		if app.Desktop.Name != "" {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("app %q: [desktop] name is ignored: its entry takes the definition's name %q",
 				app.ID, app.Name))
 		}
 		if o.Source != nil && !noDaemon {
-			meta, err := o.Source.Metadata(ctx, app.ID)
+			meta, err := metas[i].meta, metas[i].err
 			switch {
 			case errors.Is(err, launcher.ErrNoDaemon):
 				res.Warnings = append(res.Warnings, err.Error()+"; entries use the app definitions only")
@@ -177,6 +180,99 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 		refresh("gtk-update-icon-cache", "-q", "-t", "-f", filepath.Join(iconDir, "hicolor"))
 	}
 	return res, nil
+}
+
+// BatchMetadata is a Metadata source that answers many apps in one call
+// (the daemon's MetadataBatch, a *launcher.Client): Sync uses it when the
+// source has it.
+type BatchMetadata interface {
+	MetadataBatch(ctx context.Context, apps []string) ([]launcher.MetadataResult, error)
+}
+
+// metaInFlight bounds the Metadata calls sync has open at once: enough to
+// hide the round trips (one call is ~1.3 ms, mostly waiting), well below
+// dbus-daemon's max_replies_per_connection (128 on the system bus).
+const metaInFlight = 16
+
+type metaResult struct {
+	meta launcher.AppMetadata
+	err  error
+}
+
+// fetchMetadata asks src for every app's metadata, metaInFlight calls at a
+// time, each answer at its app's index. Without a daemon, the first
+// ErrNoDaemon stops the asking.
+func fetchMetadata(ctx context.Context, src Metadata, apps []config.App) []metaResult {
+	out := make([]metaResult, len(apps))
+	if src == nil || len(apps) == 0 {
+		return out
+	}
+	if b, ok := src.(BatchMetadata); ok {
+		ids := make([]string, len(apps))
+		for i, a := range apps {
+			ids[i] = a.ID
+		}
+		res, err := b.MetadataBatch(ctx, ids)
+		// A daemon of the version before MetadataBatch (during an
+		// upgrade) is asked app by app below.
+		if !launcher.IsUnknownMethod(err) {
+			for i := range out {
+				if err != nil {
+					out[i].err = err
+				} else {
+					out[i] = metaResult{res[i].Meta, res[i].Err}
+				}
+			}
+			return out
+		}
+	}
+	// The first alone: it activates the daemon, or finds none, and then
+	// the rest are not asked at all.
+	m, err := src.Metadata(ctx, apps[0].ID)
+	out[0] = metaResult{m, err}
+	if errors.Is(err, launcher.ErrNoDaemon) {
+		for i := range out[1:] {
+			out[i+1].err = err
+		}
+		return out
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(metaInFlight, len(apps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				m, err := src.Metadata(ctx, apps[i].ID)
+				out[i] = metaResult{m, err}
+				if errors.Is(err, launcher.ErrNoDaemon) {
+					cancel()
+				}
+			}
+		}()
+	}
+	asked := 1
+	for ; asked < len(apps); asked++ {
+		select {
+		case next <- asked:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(next)
+	wg.Wait()
+	// The apps not asked: the daemon is gone, or the caller's ctx ended.
+	why := ctx.Err()
+	if slices.ContainsFunc(out[:asked], func(r metaResult) bool { return errors.Is(r.err, launcher.ErrNoDaemon) }) {
+		why = launcher.ErrNoDaemon
+	}
+	for i := asked; i < len(apps); i++ {
+		out[i].err = why
+	}
+	return out
 }
 
 // appInfo is an app with its metadata; known is false when the daemon did

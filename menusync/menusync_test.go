@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/godbus/dbus/v5"
 
 	"github.com/nspawn-tray/nspawn-tray/desktopfiles"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
@@ -21,12 +24,15 @@ const self = "/usr/bin/nspawn-tray"
 // source is a Metadata source answering from maps, recording the apps it
 // was asked about.
 type source struct {
+	mu    sync.Mutex // Sync asks from several goroutines
 	meta  map[string]launcher.AppMetadata
 	errs  map[string]error
 	calls []string
 }
 
 func (s *source) Metadata(_ context.Context, app string) (launcher.AppMetadata, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.calls = append(s.calls, app)
 	if err := s.errs[app]; err != nil {
 		return launcher.AppMetadata{}, err
@@ -540,5 +546,108 @@ func TestHostileMetadataMakesNoPath(t *testing.T) {
 	}
 	if !slices.Equal(res.Icons.Written, []string{"hicolor/48x48/apps/nspawn-tray.app.png"}) {
 		t.Errorf("icons %v, want only the valid one", res.Icons.Written)
+	}
+}
+
+// Sync asks for many apps' metadata at once; each entry still gets its own
+// app's, and a daemon that goes away midway is one warning.
+func TestSyncManyAppsEachGetsItsOwnMetadata(t *testing.T) {
+	e := newEnv(t)
+	const n = 60
+	for i := range n {
+		app := fmt.Sprintf("app%02d", i)
+		e.define(t, app, "")
+		e.src.meta[app] = launcher.AppMetadata{DesktopID: "org.example.App" + fmt.Sprint(i), Entry: desktopfiles.Entry{Name: "Image name " + app}}
+	}
+	res := e.sync(t)
+	if len(res.Warnings) != 0 || len(res.Entries.Written) != n || len(e.src.calls) != n {
+		t.Fatalf("warnings %q, %d entries written, %d calls; want none, %d, %d", res.Warnings, len(res.Entries.Written), len(e.src.calls), n, n)
+	}
+	for i := range n {
+		data, err := os.ReadFile(filepath.Join(e.data, "applications", fmt.Sprintf("org.example.App%d.desktop", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The entry's name is the definition's; its desktop id (the file
+		// name) the image's: both must be app i's.
+		if want := fmt.Sprintf("X-NspawnTray-App=app%02d\n", i); !strings.Contains(string(data), want) {
+			t.Errorf("org.example.App%d.desktop lacks %q:\n%s", i, want, data)
+		}
+	}
+
+	e2 := newEnv(t)
+	for i := range n {
+		app := fmt.Sprintf("app%02d", i)
+		e2.define(t, app, "")
+		if i >= n/2 {
+			e2.src.errs[app] = fmt.Errorf("metadata of %s: %w", app, launcher.ErrNoDaemon)
+		}
+	}
+	res = e2.sync(t)
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "entries use the app definitions only") {
+		t.Errorf("daemon gone midway: warnings %q, want one", res.Warnings)
+	}
+	if len(res.Entries.Written) != n {
+		t.Errorf("daemon gone midway: %d entries, want %d", len(res.Entries.Written), n)
+	}
+}
+
+// batchSource answers MetadataBatch from a source's maps, or fails it.
+type batchSource struct {
+	*source
+	batches int
+	err     error
+}
+
+func (b *batchSource) MetadataBatch(ctx context.Context, apps []string) ([]launcher.MetadataResult, error) {
+	b.mu.Lock()
+	b.batches++
+	b.mu.Unlock()
+	if b.err != nil {
+		return nil, b.err
+	}
+	out := make([]launcher.MetadataResult, len(apps))
+	for i, app := range apps {
+		out[i].Meta, out[i].Err = b.source.Metadata(ctx, app)
+	}
+	return out, nil
+}
+
+// With a source that has MetadataBatch (the daemon), sync asks once for
+// all apps; a daemon without it (older, during an upgrade) is asked app by
+// app; no daemon at all is one warning.
+func TestSyncAsksTheDaemonOnceForAllApps(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		err           error
+		batches, each int
+		warnings      int
+	}{
+		{"batch", nil, 1, 0, 0},
+		{"daemon without MetadataBatch", dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownMethod", Body: []any{"no"}}, 1, 3, 0},
+		{"no daemon", fmt.Errorf("metadata: %w", launcher.ErrNoDaemon), 1, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			b := &batchSource{source: e.src, err: tc.err}
+			e.opts.Source = b
+			for _, a := range []string{"a", "b", "c"} {
+				e.define(t, a, "")
+				e.src.meta[a] = launcher.AppMetadata{DesktopID: "org.example." + a}
+			}
+			res := e.sync(t)
+			if b.batches != tc.batches || len(e.src.calls) != 3 && tc.each == 0 && tc.err == nil {
+				t.Errorf("%d batches, %d calls; want %d batches", b.batches, len(e.src.calls), tc.batches)
+			}
+			if tc.err != nil && len(e.src.calls) != tc.each {
+				t.Errorf("%d single calls, want %d", len(e.src.calls), tc.each)
+			}
+			if len(res.Warnings) != tc.warnings || len(res.Entries.Written) != 3 {
+				t.Errorf("warnings %q, entries %v", res.Warnings, res.Entries.Written)
+			}
+			if tc.err == nil && !slices.Equal(res.Entries.Written, []string{"org.example.a.desktop", "org.example.b.desktop", "org.example.c.desktop"}) {
+				t.Errorf("entries %v, want the images' desktop ids", res.Entries.Written)
+			}
+		})
 	}
 }

@@ -167,6 +167,21 @@ func (a launcherAPI) Metadata(msg dbus.Message, app string) (string, map[string]
 	return "", map[string]dbus.Variant{}, []launcher.Icon{}, nil
 }
 
+// MetadataBatch answers each app as Metadata does (and records a Metadata
+// call for each), all in one reply.
+func (a launcherAPI) MetadataBatch(msg dbus.Message, apps []string) ([]launcher.MetadataReply, *dbus.Error) {
+	out := make([]launcher.MetadataReply, 0, len(apps))
+	for _, app := range apps {
+		id, entry, icons, err := a.Metadata(msg, app)
+		r := launcher.MetadataReply{App: app, DesktopID: id, Entry: entry, Icons: icons}
+		if err != nil {
+			r = launcher.MetadataReply{App: app, Entry: map[string]dbus.Variant{}, Icons: []launcher.Icon{}, ErrorName: err.Name, ErrorMessage: err.Error()}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 func (a launcherAPI) Apps(msg dbus.Message) ([]launcher.AppStatus, *dbus.Error) {
 	a.l.rec.add(call("Apps", msg, "", nil))
 	a.l.mu.Lock()
