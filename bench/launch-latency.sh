@@ -2,39 +2,11 @@
 # Launch latency of the whole nspawn-tray path against a bare
 # `systemd-run ... systemd-nspawn` with the same flags and binds, side by
 # side in one run (alternating), as a ratio of medians.
-# Runs inside the test host as root: `make bench` (or
-# testhost/run -- bash -s N < bench/launch-latency.sh).
+# Runs inside the test host as root, after bench/baseline.sh: `make bench`
+# (or cat bench/baseline.sh bench/launch-latency.sh | testhost/run -- bash -s N).
 set -euo pipefail
 n=${1:-30}
-alice_env=(env HOME=/home/alice USER=alice DISPLAY=:0 XAUTHORITY=/home/alice/.Xauthority
-	XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus)
 
-# The baseline gets what the launcher gives the app, prepared once and not
-# timed: passwd/group, a FamilyWild cookie, a home, and the same sockets.
-b=/run/bench-baseline
-rm -rf "$b" && mkdir -p "$b/home" && chown 1000:1000 "$b/home"
-{ cat /var/lib/machines/probe/etc/passwd; echo "alice:x:1000:1000::/home/alice:/bin/sh"; } >"$b/passwd"
-{ cat /var/lib/machines/probe/etc/group; echo "alice:x:1000:"; } >"$b/group"
-touch "$b/xauth"
-xauth -f /home/alice/.Xauthority nlist :0 | sed 's/^..../ffff/' | xauth -q -f "$b/xauth" nmerge -
-chmod 0644 "$b/xauth"
-
-now() { date +%s%N; }
-# baseline N [--wait]: with --wait, returns when the payload has exited and
-# the unit is gone; without, when nspawn reported it running (READY=1).
-baseline() {
-	local wait=()
-	[ "${2:-}" = --wait ] && wait=(--wait --pipe)
-	systemd-run --quiet "${wait[@]}" --unit="bench-$1" --collect -p Slice=machine.slice -p Delegate=yes -p KillMode=mixed -p Type=notify -- \
-		systemd-nspawn --quiet --keep-unit --machine="bench-$1" --directory=/var/lib/machines/probe \
-		--read-only --volatile=overlay --private-users=identity --no-new-privileges=yes --as-pid2 --console=pipe \
-		--link-journal=no --tmpfs=/home:mode=0755 --bind-ro=/usr/bin/nspawn-tray:/run/nspawn-tray/exec \
-		--bind-ro="$b/passwd:/etc/passwd" --bind-ro="$b/group:/etc/group" --bind="$b/home:/home/alice" \
-		--bind=/tmp/.X11-unix/X0:/tmp/.X11-unix/X0 --bind-ro="$b/xauth:/run/nspawn-tray/xauthority" \
-		--bind=/run/user/1000/pulse/native:/run/nspawn-tray/pulse/native \
-		--setenv=DISPLAY=:0 --setenv=XAUTHORITY=/run/nspawn-tray/xauthority \
-		-- /run/nspawn-tray/exec exec-as --uid 1000 --gid 1000 --home /home/alice -- /bin/sh -c 'exit 0'
-}
 launch() { runuser -u alice -- "${alice_env[@]}" nspawn-tray launch "$@" >/dev/null; }
 # Until the instance of a launch without --wait is gone (its payload exits
 # at once), so that the next one is a fresh launch, not a join.
@@ -54,10 +26,9 @@ for i in $(seq "$n"); do
 	# its start, its subscription to systemd) as after its idle exit.
 	systemctl stop nspawn-tray-daemon.service
 	# Not the start rate limit (5 in 10 s), which this loop would hit.
-	systemctl reset-failed nspawn-tray-daemon.service
+	systemctl reset-failed nspawn-tray-daemon.service 2>/dev/null || true
 	time_it cold launch --wait probe-bench
 done
-median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ml=$(median "$b/launch.ns"); mn=$(median "$b/nodbus.ns"); mb=$(median "$b/baseline.ns")
 ms=$(median "$b/start.ns"); mbs=$(median "$b/basestart.ns"); mc=$(median "$b/cold.ns")
 awk -v l="$ml" -v d="$mn" -v b="$mb" -v s="$ms" -v bs="$mbs" -v c="$mc" -v n="$n" 'BEGIN {

@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-steps bench-sync bench-tray bench-machines
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-steps bench-many bench-sync bench-tray bench-machines
 
 host-deps:
 	@testhost/host-deps
@@ -26,8 +26,14 @@ demo: testhost
 
 # Launch latency against a bare systemd-run + nspawn, as a ratio (docs/benchmarks.md).
 bench: testhost
-	testhost/run -- bash -s 30 < bench/launch-latency.sh
+	cat bench/baseline.sh bench/launch-latency.sh | testhost/run -- bash -s 30
 	testhost/run -- bash -s 20 < bench/launch-steps.sh
+	cat bench/baseline.sh bench/launch-many.sh | testhost/run -- bash -s 20 3 100
+
+# 20 apps at once against one, 100 launch/stop cycles, a second launch
+# (docs/benchmarks.md).
+bench-many: testhost
+	cat bench/baseline.sh bench/launch-many.sh | testhost/run -- bash -s 20 3 100
 
 # The daemon's own profile of a launch, step by step (docs/benchmarks.md).
 bench-steps: testhost
