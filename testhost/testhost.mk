@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-steps bench-many bench-sync bench-tray bench-machines
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-steps bench-many bench-window bench-sandboxes bench-sync bench-tray bench-machines
 
 host-deps:
 	@testhost/host-deps
@@ -25,10 +25,21 @@ demo: testhost
 	@testhost/demo
 
 # Launch latency against a bare systemd-run + nspawn, as a ratio (docs/benchmarks.md).
+# Every benchmark of issue 14 in one go (about 5 minutes); each prints its
+# figures and ratios, docs/benchmarks.md keeps them.
 bench: testhost
 	cat bench/baseline.sh bench/launch-latency.sh | testhost/run -- bash -s 30
 	testhost/run -- bash -s 20 < bench/launch-steps.sh
 	cat bench/baseline.sh bench/launch-many.sh | testhost/run -- bash -s 20 3 100
+	$(MAKE) --no-print-directory bench-window bench-sandboxes bench-sync bench-tray
+
+# From the tray's click (and the desktop entry) to the first window.
+bench-window: testhost
+	go test -tags e2e -count=1 -run '^$$' -bench ClickToWindow -benchtime 9x ./e2e/
+
+# bubblewrap, firejail, bare nspawn and nspawn-tray starting one program.
+bench-sandboxes: testhost
+	bench/sandboxes.sh 20
 
 # 20 apps at once against one, 100 launch/stop cycles, a second launch
 # (docs/benchmarks.md).
