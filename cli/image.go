@@ -856,7 +856,10 @@ func (t transfer) end(e *Env, result string, err error, interrupted bool, source
 		return ExitStatus(130)
 	case sourceErr != nil && !errors.Is(sourceErr, syscall.EPIPE):
 		return fmt.Errorf("%s of %q stopped, nothing was imported: reading %s: %w", t.verb, t.name, t.src.desc, sourceErr)
-	case result == importd.ResultCanceled:
+	// With EPIPE importd stopped reading first (its tar failed), and the
+	// cancel that followed may have ended the transfer before its failure
+	// did: its log says why, not "someone else".
+	case result == importd.ResultCanceled && sourceErr == nil:
 		return fmt.Errorf("%s of %q was canceled by someone else (machinectl cancel-transfer)", t.verb, t.name)
 	}
 	msg := fmt.Sprintf("%s of %q failed", t.verb, t.name)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/nspawn-tray/nspawn-tray/importd"
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machined"
@@ -847,5 +848,25 @@ func TestFailureReason(t *testing.T) {
 		if got := failureReason(tc.log); got != tc.want {
 			t.Errorf("failureReason(%q) = %q, want %q", tc.log, got, tc.want)
 		}
+	}
+}
+
+// importd stopped reading (its tar failed: a zst stream importd 252 cannot
+// read), the write got EPIPE, and the cancel that followed ended the
+// transfer before its failure did: the error is the log's reason, not a
+// cancel by "someone else". (Seen in the test host's e2e run.)
+func TestImportEndAfterBrokenPipe(t *testing.T) {
+	var stderr bytes.Buffer
+	e := &Env{Stdout: &bytes.Buffer{}, Stderr: &stderr}
+	tr := transfer{verb: "import", name: "x", src: &importSource{zstdPassed: true}, meter: progressTo(e, true, "x", 0)}
+	log := []string{"Importing '/proc/self/fd/3', saving as 'x'.", "tar: This does not look like a tar archive", "tar: Archive is compressed. Use --zstd option"}
+	err := tr.end(e, importd.ResultCanceled, nil, false, syscall.EPIPE, log)
+	if err == nil || strings.Contains(err.Error(), "someone else") || !strings.Contains(err.Error(), "Use --zstd option") ||
+		!strings.Contains(err.Error(), "install zstd") {
+		t.Errorf("end = %v; want the log's reason and the zstd hint", err)
+	}
+	// Canceled with nothing broken: that was someone else.
+	if err := tr.end(e, importd.ResultCanceled, nil, false, nil, log); err == nil || !strings.Contains(err.Error(), "someone else") {
+		t.Errorf("a cancel from elsewhere: %v", err)
 	}
 }
