@@ -16,6 +16,11 @@ testhost-stop:
 	@testhost/stop
 
 # -count=1: the test host's state is outside Go's test cache.
+# TESTHOST_REALAPPS=1: the host gets the image of real programs
+# (testhost/realapps) and e2e/realapps_test.go runs; TESTHOST_REALAPPS=0
+# make e2e leaves them out.
+TESTHOST_REALAPPS ?= 1
+e2e: export TESTHOST_REALAPPS := $(TESTHOST_REALAPPS)
 e2e: testhost
 	go test -tags e2e -count=1 -v ./e2e/
 
