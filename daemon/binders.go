@@ -39,7 +39,7 @@ const (
 // into the staging dir: nspawn only ever sees paths in the staging dir.
 type binder func(ctx context.Context, l *launch) error
 
-var sessionBinders = []binder{bindX11, bindWayland, bindPulse, bindSessionBus, bindShared}
+var sessionBinders = []binder{bindX11, bindWayland, bindPulse, bindSessionBus, bindShared, bindGPU, bindHostLook}
 
 // bindSocket opens dir/name as a socket owned by one of owners and binds it
 // onto the staging dir entry as. Failures are the user's one line, naming

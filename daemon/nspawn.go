@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
 )
@@ -33,6 +34,11 @@ type spec struct {
 	Args  []string
 	// Status is exec-as's status socket inside the container, if any.
 	Status string
+	// Devices are host device nodes the instance gets (gpu): bound in
+	// Binds, allowed by the unit's DeviceAllow (deviceRules).
+	Devices []device
+	// Groups are supplementary groups the app keeps (exec-as --groups).
+	Groups []uint32
 }
 
 // nspawnArgv is the systemd-nspawn command line for s, argv[0] included.
@@ -102,6 +108,13 @@ func execAsArgv(s spec) []string {
 		"--home", s.Home}
 	if s.Status != "" {
 		argv = append(argv, "--status", s.Status)
+	}
+	if len(s.Groups) > 0 {
+		ids := make([]string, len(s.Groups))
+		for i, g := range s.Groups {
+			ids[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		argv = append(argv, "--groups", strings.Join(ids, ","))
 	}
 	argv = append(argv, "--")
 	argv = append(argv, s.App.Exec...)

@@ -306,3 +306,76 @@ func TestChromiumDownloadsAndLinksReachTheHost(t *testing.T) {
 		return ""
 	})
 }
+
+// realShell is a definition running sh -c in the image realapps, with
+// extra keys.
+func realShell(extra string) string {
+	return "name = \"Shell\"\nimage = \"realapps\"\nexec = [\"/bin/sh\", \"-c\"]\naudio = false\ndbus = []\n" + extra
+}
+
+// gpu = true on a host without GPU nodes (this test host has no /dev/dri)
+// and gpu = false alike: GL falls back to Mesa's software renderer, and
+// the app runs. The hardware path is in the unit tests (TestGPUGolden,
+// TestFindGPUsTakesOnlyCharacterDevices); here it runs only where the
+// test host has a render node.
+func TestGPUFallsBackToSoftwareRendering(t *testing.T) {
+	needRealApps(t)
+	hasDRI := inHost(t, "root", "", "sh", "-c", "ls /dev/dri/renderD*").code == 0
+	for _, gpu := range []bool{false, true} {
+		id := "e2enogpu"
+		if gpu {
+			id = "e2egpu"
+		}
+		atkInstallApp(t, id, realShell("gpu = "+strconv.FormatBool(gpu)+"\n"), "root", "0644")
+		r := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", id, "--", "glxinfo -B; ls /dev/dri 2>&1; id -G")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", id, r.code, r.stdout, r.stderr)
+		}
+		renderer := ""
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if v, ok := strings.CutPrefix(line, "OpenGL renderer string: "); ok {
+				renderer = v
+			}
+		}
+		switch {
+		case !gpu || !hasDRI:
+			if !strings.HasPrefix(renderer, "llvmpipe") && !strings.HasPrefix(renderer, "softpipe") {
+				t.Errorf("gpu = %v: renderer %q, want Mesa's software one\n%s", gpu, renderer, r.stdout)
+			}
+			if !strings.Contains(r.stdout, "No such file or directory") {
+				t.Errorf("gpu = %v: /dev/dri inside:\n%s", gpu, r.stdout)
+			}
+		default:
+			if renderer == "" || strings.HasPrefix(renderer, "llvmpipe") {
+				t.Errorf("gpu = true with a render node on the host: renderer %q\n%s", renderer, r.stdout)
+			}
+		}
+	}
+	t.Run("hardware", func(t *testing.T) {
+		if !hasDRI {
+			t.Skip("the test host (and this machine) has no /dev/dri render node: gpu = true on real hardware is not run here")
+		}
+	})
+}
+
+// host_look (the default): a font only the host has is in fc-list inside,
+// and the session's theme settings reach the app, while a setting that is
+// a path (QT_PLUGIN_PATH) does not; host_look = false turns both off.
+func TestHostLookGivesTheHostsFontsAndTheme(t *testing.T) {
+	needRealApps(t)
+	mustRun(t, "root", "sh", "-c", "mkdir -p /usr/local/share/fonts/e2e && cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/local/share/fonts/e2e/e2e-host-font.ttf")
+	t.Cleanup(func() { inHost(t, "root", "", "rm", "-rf", "/usr/local/share/fonts/e2e") })
+	atkInstallApp(t, "e2elook", realShell(""), "root", "0644")
+	atkInstallApp(t, "e2enolook", realShell("host_look = false\n"), "root", "0644")
+	script := `fc-list : file | grep -c e2e-host-font; env | grep -E '^(GTK_THEME|XCURSOR_SIZE|QT_PLUGIN_PATH)=' | sort`
+	for id, want := range map[string]string{
+		"e2elook":   "1\nGTK_THEME=Adwaita:dark\nXCURSOR_SIZE=32\n",
+		"e2enolook": "0\n",
+	} {
+		r := inHost(t, "alice", "", "env", "GTK_THEME=Adwaita:dark", "XCURSOR_SIZE=32", "QT_PLUGIN_PATH=/tmp",
+			"nspawn-tray", "launch", "--wait", id, "--", script)
+		if r.stdout != want {
+			t.Errorf("%s: exit %d, stdout %q, want %q\n%s", id, r.code, r.stdout, want, r.stderr)
+		}
+	}
+}
