@@ -3,7 +3,7 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync bench-tray bench-machines
+.PHONY: host-deps testhost testhost-stop e2e test demo bench bench-sync bench-tray bench-machines bench-chromium
 
 host-deps:
 	@testhost/host-deps
@@ -48,3 +48,9 @@ bench-tray: testhost
 bench-machines: testhost
 	go test -tags e2e -count=1 -run '^$$' -bench TinyBoot -benchtime 10x ./e2e/
 	bench/machines-at-boot.sh 20
+
+# Chromium's cold start to first window, in its container against the same
+# binary run directly in the test host (docs/benchmarks.md).
+bench-chromium: export TESTHOST_REALAPPS := 1
+bench-chromium: testhost
+	testhost/run -- bash -s 10 < bench/chromium-first-window.sh
