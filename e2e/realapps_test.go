@@ -379,3 +379,48 @@ func TestHostLookGivesTheHostsFontsAndTheme(t *testing.T) {
 		}
 	}
 }
+
+// The device path of gpu = true, with a stand-in for a GPU: a render node
+// made in the test host (DRM's major 226, no driver behind it, so opening
+// it says ENXIO), group video, alice a member. Inside: the node at its
+// path, alice keeps video, the open reaches the (absent) driver, the unit
+// lists the node in its DeviceAllow; Mesa, finding no driver, renders in
+// software. That the policy refuses an unlisted node is not seen here: the
+// test host's systemd cannot attach device programs (a unit with
+// DeviceAllow=/dev/null still opens a 226:129 node there), so the list
+// itself is what this and TestGPUGolden check.
+func TestGPUNodesWithTheirGroupAndDevicePolicy(t *testing.T) {
+	needRealApps(t)
+	if inHost(t, "root", "", "sh", "-c", "ls /dev/dri").code == 0 {
+		t.Skip("the test host has a /dev/dri of its own: no stand-in node made")
+	}
+	mustRun(t, "root", "sh", "-c", "mkdir /dev/dri && mknod -m 0660 /dev/dri/renderD128 c 226 128 && chgrp video /dev/dri/renderD128 && gpasswd -a alice video >/dev/null")
+	t.Cleanup(func() { inHost(t, "root", "", "sh", "-c", "rm -rf /dev/dri; gpasswd -d alice video >/dev/null") })
+	atkInstallApp(t, "e2egpunode", realShell("gpu = true\n"), "root", "0644")
+	video := strings.TrimSpace(mustRun(t, "root", "getent", "group", "video"))
+	gid := strings.Split(video, ":")[2]
+
+	machine := strings.TrimSpace(mustRun(t, "alice", "nspawn-tray", "launch", "e2egpunode", "--", "exec sleep 600"))
+	t.Cleanup(func() { inHost(t, "root", "", "machinectl", "terminate", machine) })
+	allow := mustRun(t, "root", "systemctl", "show", "-p", "DeviceAllow", "nspawn-tray-"+machine+".service")
+	for _, want := range []string{"/dev/dri/renderD128 rw", "char-pts rw"} {
+		if !strings.Contains(allow, want) {
+			t.Errorf("DeviceAllow lacks %q: %s", want, allow)
+		}
+	}
+	if strings.Contains(allow, "/dev/dri/renderD128 rwm") {
+		t.Errorf("the node may be mknod'ed: %s", allow)
+	}
+	mustRun(t, "root", "machinectl", "terminate", machine)
+
+	r := inHost(t, "alice", "", "nspawn-tray", "launch", "--wait", "e2egpunode", "--",
+		`id -G; stat -c '%t:%T %G' /dev/dri/renderD128; head -c1 /dev/dri/renderD128; glxinfo -B | grep 'OpenGL renderer'`)
+	for _, want := range []string{"1000 " + gid + "\n", "e2:80 video\n", "/dev/dri/renderD128' for reading: No such device or address", "OpenGL renderer string: llvmpipe"} {
+		if !strings.Contains(r.stdout+r.stderr, want) {
+			t.Errorf("inside lacks %q:\n%s\n%s", want, r.stdout, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "Operation not permitted") {
+		t.Errorf("the device policy refused the node:\n%s", r.stderr)
+	}
+}
