@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nspawn-tray/nspawn-tray/config"
+	"github.com/nspawn-tray/nspawn-tray/launcher"
 )
 
 func TestFontsConfGolden(t *testing.T) {
@@ -66,6 +70,38 @@ func TestRootDir(t *testing.T) {
 		got, err := rootDir(path)
 		if err != nil || got != want {
 			t.Errorf("rootDir(%s) = %v, %v; want %v", path, got, err, want)
+		}
+	}
+}
+
+// The daemon checks the look again, whatever ParseSession let through (a
+// caller on the bus is anyone), sets it only with host_look, and never over
+// the definition's own env.
+func TestBindHostLookEnv(t *testing.T) {
+	newLaunch := func(hostLook bool, look map[string]string) *launch {
+		return &launch{s: &Service{}, app: config.App{ID: "a", HostLook: hostLook},
+			session: launcher.Session{Look: look},
+			spec:    spec{Env: map[string]string{"GTK_THEME": "FromTheDefinition"}}}
+	}
+	l := newLaunch(true, map[string]string{"GTK_THEME": "Adwaita:dark", "XCURSOR_SIZE": "48"})
+	if err := bindHostLook(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	if l.spec.Env["GTK_THEME"] != "FromTheDefinition" || l.spec.Env["XCURSOR_SIZE"] != "48" || len(l.spec.Binds) != 0 {
+		t.Errorf("env %v, binds %v", l.spec.Env, l.spec.Binds)
+	}
+	l = newLaunch(false, map[string]string{"XCURSOR_SIZE": "48"})
+	if err := bindHostLook(context.Background(), l); err != nil || l.spec.Env["XCURSOR_SIZE"] != "" {
+		t.Errorf("host_look = false: env %v, %v", l.spec.Env, err)
+	}
+	for _, look := range []map[string]string{
+		{"LD_PRELOAD": "/tmp/x.so"},
+		{"XCURSOR_SIZE": "48\nLD_PRELOAD=/tmp/x.so"},
+		{"GTK_THEME": "/home/mallory/theme"},
+	} {
+		l := newLaunch(true, look)
+		if err := bindHostLook(context.Background(), l); err == nil {
+			t.Errorf("%q taken: env %v", look, l.spec.Env)
 		}
 	}
 }
