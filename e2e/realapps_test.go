@@ -184,9 +184,21 @@ func TestChromiumClickedAgainAndAfterAKill(t *testing.T) {
 	if m := machinesOf(t, "chromium"); len(m) != 1 {
 		t.Errorf("machines after the second click: %v", m)
 	}
-	if n := strings.Count(mustRun(t, "root", "pgrep", "-c", "-x", "chromium"), "\n"); n == 0 {
-		t.Error("no chromium process")
-	}
+	// One browser process: the second click's chromium handed its
+	// request to the first through the profile's singleton socket and
+	// exited (renderers and the other helpers run with --type=).
+	eventually(t, 20*time.Second, func() string {
+		var browsers []string
+		for _, p := range strings.Split(inHost(t, "root", "", "pgrep", "-a", "-f", "^/usr/lib/chromium/chromium").stdout, "\n") {
+			if p != "" && !strings.Contains(p, " --type=") {
+				browsers = append(browsers, p)
+			}
+		}
+		if len(browsers) != 1 {
+			return strconv.Itoa(len(browsers)) + " chromium browser processes, want 1:\n" + strings.Join(browsers, "\n")
+		}
+		return ""
+	})
 
 	// Killed: nothing of it gets to clean up its profile lock.
 	mustRun(t, "root", "machinectl", "kill", "--signal=KILL", machines[0])
@@ -196,8 +208,10 @@ func TestChromiumClickedAgainAndAfterAKill(t *testing.T) {
 		}
 		return ""
 	})
-	if lock := inHost(t, "root", "", "readlink", "/var/lib/nspawn-tray/homes/1000/chromium/.config/chromium/SingletonLock").stdout; lock != "chromium-2\n" {
-		t.Logf("the lock left behind: %q (hostname-PID expected)", lock)
+	// The lock is left behind, as after any crash: HOSTNAME-PID, the
+	// app's id and the browser's PID in its machine.
+	if lock := inHost(t, "root", "", "readlink", "/var/lib/nspawn-tray/homes/1000/chromium/.config/chromium/SingletonLock").stdout; !strings.HasPrefix(lock, "chromium-") {
+		t.Errorf("no profile lock left behind (%q): the test does not test what it says", lock)
 	}
 	launchFromMenu(t, "chromium")
 	waitWindows(t, class, 1, 60*time.Second)
