@@ -21,8 +21,10 @@ testhost-stop:
 # make e2e leaves them out.
 TESTHOST_REALAPPS ?= 1
 e2e: export TESTHOST_REALAPPS := $(TESTHOST_REALAPPS)
+# -timeout: the suite takes about 5 minutes here (the real apps about 40 s
+# of it); go test's default of 10 leaves a slow CI day too little room.
 e2e: testhost
-	go test -tags e2e -count=1 -v ./e2e/
+	go test -tags e2e -count=1 -timeout 30m -v ./e2e/
 
 test: host-deps unit e2e
 
