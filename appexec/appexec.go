@@ -29,6 +29,10 @@ type Spec struct {
 	// Await are sockets that helpers outside create (the session bus
 	// proxy, the sound filter): the app runs once they are all there.
 	Await []string
+	// Groups are supplementary groups the app keeps: the groups of the
+	// device nodes a gpu app gets that the user is a member of on the
+	// host. Never 0; at most maxGroups.
+	Groups []uint32
 }
 
 // maxAwait bounds Spec.Await: the daemon has two helpers.
@@ -36,6 +40,9 @@ const maxAwait = 8
 
 // AwaitTimeout is how long Exec waits for the sockets of Spec.Await.
 const AwaitTimeout = 5 * time.Second
+
+// maxGroups caps --groups: a handful of device groups, not a user's list.
+const maxGroups = 8
 
 // Sentinel errors; callers act on these with errors.Is.
 var (
@@ -64,10 +71,10 @@ func Exec(s Spec) error {
 	// keeps only the calling thread's: all of it must be this one thread.
 	// Not unlocked on error, so a half-changed thread dies with the goroutine.
 	runtime.LockOSThread()
-	if err := drop(s.UID, s.GID); err != nil {
+	if err := drop(s.UID, s.GID, s.Groups); err != nil {
 		return fmt.Errorf("drop to %d:%d: %w", s.UID, s.GID, err)
 	}
-	if err := verify(s.UID, s.GID); err != nil {
+	if err := verify(s.UID, s.GID, s.Groups); err != nil {
 		return fmt.Errorf("verify %d:%d: %w", s.UID, s.GID, err)
 	}
 	// After the drop, so the user's own permissions decide.
@@ -151,6 +158,17 @@ func validate(s Spec) error {
 	if len(s.Argv) == 0 || s.Argv[0] == "" {
 		return fmt.Errorf("%w: empty argv", ErrInvalid)
 	}
+	if len(s.Groups) > maxGroups {
+		return fmt.Errorf("%w: %d groups, at most %d", ErrInvalid, len(s.Groups), maxGroups)
+	}
+	for _, g := range s.Groups {
+		if g == 0 {
+			return fmt.Errorf("%w: supplementary group 0", ErrRoot)
+		}
+		if g == noID {
+			return fmt.Errorf("%w: group -1", ErrInvalid)
+		}
+	}
 	return nil
 }
 
@@ -160,8 +178,12 @@ func cleanAbs(p string) bool {
 
 // drop uses the syscall package on purpose: its set*id and setgroups apply
 // to every thread of the process (x/sys/unix.Setgroups only to the caller's).
-func drop(uid, gid uint32) error {
-	if err := syscall.Setgroups([]int{}); err != nil {
+func drop(uid, gid uint32, groups []uint32) error {
+	keep := make([]int, len(groups))
+	for i, g := range groups {
+		keep[i] = int(g)
+	}
+	if err := syscall.Setgroups(keep); err != nil {
 		return fmt.Errorf("setgroups: %w", err)
 	}
 	if err := syscall.Setresgid(int(gid), int(gid), int(gid)); err != nil {

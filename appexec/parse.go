@@ -2,12 +2,14 @@ package appexec
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Parse parses the exec-as command line (the arguments after the subcommand):
 //
-//	--uid N --gid N --home PATH [--status PATH] -- ARGV...
+//	--uid N --gid N --home PATH [--status PATH] [--groups N,N...] -- ARGV...
 //
 // Each flag at most once (--status is optional), as a separate "--flag
 // value" pair, in any order;
@@ -29,7 +31,7 @@ func parse(args []string) (Spec, error) {
 	for ; i < len(args) && args[i] != "--"; i += 2 {
 		flag := args[i]
 		switch flag {
-		case "--uid", "--gid", "--home", "--status", "--await":
+		case "--uid", "--gid", "--home", "--status", "--await", "--groups":
 		default:
 			return s, fmt.Errorf("%w: unknown argument %q", ErrInvalid, flag)
 		}
@@ -52,6 +54,24 @@ func parse(args []string) (Spec, error) {
 				err = fmt.Errorf("%w: home %q is not an absolute clean path", ErrInvalid, v)
 			}
 			s.Home = v
+		case "--groups":
+			for _, g := range strings.Split(v, ",") {
+				var id uint32
+				if id, err = parseID(g); err != nil {
+					break
+				}
+				if slices.Contains(s.Groups, id) {
+					err = fmt.Errorf("%w: group %d given twice", ErrInvalid, id)
+					break
+				}
+				s.Groups = append(s.Groups, id)
+			}
+			if err == nil && len(s.Groups) > maxGroups {
+				err = fmt.Errorf("%w: %d groups, at most %d", ErrInvalid, len(s.Groups), maxGroups)
+			}
+			if err == nil && slices.Contains(s.Groups, 0) {
+				err = fmt.Errorf("%w: supplementary group 0", ErrRoot)
+			}
 		case "--status":
 			if !cleanAbs(v) {
 				err = fmt.Errorf("%w: status %q is not an absolute clean path", ErrInvalid, v)

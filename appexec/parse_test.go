@@ -24,6 +24,10 @@ func TestParse(t *testing.T) {
 	if err != nil || !slices.Equal(s.Await, []string{"/run/user/1/bus", "/run/user/1/pulse/native"}) {
 		t.Fatalf("got %+v, %v", s, err)
 	}
+	// A gpu app keeps the groups of its device nodes.
+	if s, err := Parse([]string{"--uid", "1000", "--gid", "1000", "--groups", "44,105", "--home", "/h", "--", "a"}); err != nil || !slices.Equal(s.Groups, []uint32{44, 105}) {
+		t.Fatalf("--groups: %+v, %v", s, err)
+	}
 	// Order of the flags does not matter.
 	if _, err := Parse([]string{"--home", "/", "--gid", "4294967294", "--uid", "1", "--", "app"}); err != nil {
 		t.Fatal(err)
@@ -61,6 +65,15 @@ func TestParseRefuses(t *testing.T) {
 		{"flag without value", []string{"--uid", "1", "--gid", "1", "--home", "--", "a"}, ErrInvalid},
 		{"flag at end", []string{"--uid"}, ErrInvalid},
 		{"duplicate flag", []string{"--uid", "1", "--uid", "2", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
+		{"group 0", with("--groups", "44,0", "--", "a"), ErrRoot},
+		{"group -1", with("--groups", "4294967295", "--", "a"), ErrInvalid},
+		{"group hex", with("--groups", "0x2c", "--", "a"), ErrInvalid},
+		{"group empty", with("--groups", "", "--", "a"), ErrInvalid},
+		{"group trailing comma", with("--groups", "44,", "--", "a"), ErrInvalid},
+		{"group twice", with("--groups", "44,44", "--", "a"), ErrInvalid},
+		{"groups flag twice", with("--groups", "44", "--groups", "105", "--", "a"), ErrInvalid},
+		{"too many groups", with("--groups", "1,2,3,4,5,6,7,8,9", "--", "a"), ErrInvalid},
+		{"group name", with("--groups", "video", "--", "a"), ErrInvalid},
 		{"extra flag", with("--env", "X=1", "--", "a"), ErrInvalid},
 		{"equals form", []string{"--uid=1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},
 		{"single dash", []string{"-uid", "1", "--gid", "1", "--home", "/", "--", "a"}, ErrInvalid},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -12,7 +13,7 @@ import (
 
 // verify checks what the kernel now says about this thread, rather than
 // trusting that the calls above did everything.
-func verify(uid, gid uint32) error {
+func verify(uid, gid uint32, groups []uint32) error {
 	r, e, s := unix.Getresuid()
 	if r != int(uid) || e != int(uid) || s != int(uid) {
 		return fmt.Errorf("%w: uids %d/%d/%d", ErrPrivileges, r, e, s)
@@ -21,8 +22,8 @@ func verify(uid, gid uint32) error {
 	if r != int(gid) || e != int(gid) || s != int(gid) {
 		return fmt.Errorf("%w: gids %d/%d/%d", ErrPrivileges, r, e, s)
 	}
-	if groups, err := unix.Getgroups(); err != nil || len(groups) != 0 {
-		return fmt.Errorf("%w: supplementary groups %v (%v)", ErrPrivileges, groups, err)
+	if got, err := unix.Getgroups(); err != nil || !sameGroups(got, groups) {
+		return fmt.Errorf("%w: supplementary groups %v (%v), want %v", ErrPrivileges, got, err, groups)
 	}
 	if nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err != nil || nnp != 1 {
 		return fmt.Errorf("%w: no_new_privs %d (%v)", ErrPrivileges, nnp, err)
@@ -59,4 +60,17 @@ func checkCaps(status []byte) error {
 		}
 	}
 	return nil
+}
+
+// sameGroups: exactly the groups asked for, as a set.
+func sameGroups(got []int, want []uint32) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, w := range want {
+		if !slices.Contains(got, int(w)) {
+			return false
+		}
+	}
+	return true
 }

@@ -64,7 +64,7 @@ func onThread(t *testing.T, uid, gid uint32, steps ...func() error) error {
 				return
 			}
 		}
-		done <- verify(uid, gid)
+		done <- verify(uid, gid, nil)
 	}()
 	err := <-done
 	if err != nil && strings.HasPrefix(err.Error(), "setup: ") {

@@ -74,6 +74,16 @@ type App struct {
 	// Share lists the user's XDG user directories the app gets, read-write,
 	// at the same place in its home: ShareDirs' keys. Default none.
 	Share []string `toml:"share"`
+	// GPU binds the host's GPU device nodes (DRI render and card nodes,
+	// NVIDIA's nodes when present) into the container and allows them in
+	// the unit's device policy, with the user's membership of the nodes'
+	// groups. Without it the app has no GPU and renders in software.
+	// Default false.
+	GPU bool `toml:"gpu"`
+	// HostLook binds the host's fonts and fontconfig cache read-only and
+	// passes the session's theme settings (GTK_THEME, XCURSOR_THEME, ...)
+	// so the app looks like the desktop's other apps. Default true.
+	HostLook bool `toml:"host_look"`
 }
 
 // ShareDirs are the XDG user directories share may name, with the
@@ -538,6 +548,8 @@ func (a *App) checks() []check {
 		{"own", func() { a.Own = nil }, func() []keyError { return one(validOwnNames(a.Own)) }},
 		{"mpris", func() { a.MPRIS = false }, func() []keyError { return nil }},
 		{"share", func() { a.Share = nil }, func() []keyError { return one(validShare(a.Share)) }},
+		{"gpu", func() { a.GPU = false }, func() []keyError { return nil }},
+		{"host_look", func() { a.HostLook = true }, func() []keyError { return nil }},
 	}
 }
 

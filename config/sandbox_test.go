@@ -406,3 +406,43 @@ func TestAudioModes(t *testing.T) {
 		}
 	}
 }
+
+// gpu and host_look are booleans with their defaults, and nothing else: a
+// path, a device list or a string that looks true is refused, so a
+// definition cannot name which device nodes or which host dirs get bound
+// (the daemon decides that from the host alone).
+func TestGPUAndHostLook(t *testing.T) {
+	for _, tc := range []struct {
+		content       string
+		gpu, hostLook bool
+		err           string // "" when valid
+	}{
+		{"", false, true, ""},
+		{"gpu = true\n", true, true, ""},
+		{"gpu = false\nhost_look = false\n", false, false, ""},
+		{"host_look = true\n", false, true, ""},
+		{"gpu = \"true\"\n", false, false, `key "gpu" must be a boolean, not a string`},
+		{"gpu = [\"/dev/dri/card0\"]\n", false, false, `key "gpu" must be a boolean, not an array`},
+		{"gpu = \"/dev/nvidia0\"\n", false, false, `key "gpu" must be a boolean, not a string`},
+		{"gpu = 1\n", false, false, `key "gpu" must be a boolean, not an integer`},
+		{"host_look = \"/etc/shadow\"\n", false, false, `key "host_look" must be a boolean, not a string`},
+		{"host_look = {fonts = \"/root\"}\n", false, false, `key "host_look" must be a boolean, not a table`},
+		{"[gpu]\ndevices = [\"/dev/sda\"]\n", false, false, `key "gpu" must be a boolean, not a table`},
+		{"host-look = false\n", false, false, `unknown key "host-look"`},
+	} {
+		app, err := Load(write(t, t.TempDir(), "foo.toml", good+tc.content))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want an error with %q", tc.content, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.content, err)
+			continue
+		}
+		if app.GPU != tc.gpu || app.HostLook != tc.hostLook {
+			t.Errorf("%q: gpu %v host_look %v, want %v %v", tc.content, app.GPU, app.HostLook, tc.gpu, tc.hostLook)
+		}
+	}
+}

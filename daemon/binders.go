@@ -40,7 +40,8 @@ type binder func(ctx context.Context, l *launch) error
 var sessionBinders = []struct {
 	name string
 	bind binder
-}{{"x11", bindX11}, {"wayland", bindWayland}, {"pulse", bindPulse}, {"session-bus", bindSessionBus}, {"shared-dirs", bindShared}}
+}{{"x11", bindX11}, {"wayland", bindWayland}, {"pulse", bindPulse}, {"session-bus", bindSessionBus}, {"shared-dirs", bindShared},
+	{"gpu", bindGPU}, {"host-look", bindHostLook}}
 
 // bindSocket opens dir/name as a socket owned by one of owners and binds it
 // onto the staging dir entry as. Failures are the user's one line, naming

@@ -135,11 +135,21 @@ func (l *launch) join(ctx context.Context, rec launcher.Instance, leader uint32)
 	if err != nil {
 		return err
 	}
+	// The device groups the first launch kept (bindGPU), found the same way.
+	var groups []uint32
+	if l.app.GPU {
+		devs, err := findGPUs(s.paths.Dev)
+		if err != nil {
+			return fail(launcher.ErrNameFailed, "gpu: %v", err)
+		}
+		member, _ := hostGroups(l.user.UID)
+		groups = deviceGroups(devs, member, l.user.GID)
+	}
 	l.machine = rec.Machine
 	l.unit = "nspawn-tray-join-" + rec.Machine + "-" + hex.EncodeToString(b[:]) + ".service"
 	argv := append([]string{s.paths.Nsenter, "--target", strconv.FormatUint(uint64(leader), 10), "--all", "--"},
 		execAsArgv(spec{App: l.app, UID: l.user.UID, GID: l.user.GID, Home: l.spec.Home, Args: l.session.Args,
-			Status: inStatusDir + "/" + name})...)
+			Status: inStatusDir + "/" + name, Groups: groups})...)
 	var environment []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		environment = append(environment, k+"="+env[k])

@@ -234,6 +234,11 @@ func (l *launch) startUnit(ctx context.Context) error {
 		systemd.ExecProp("ExecStopPost", systemd.ExecCommand{Path: l.s.paths.Self,
 			Argv: []string{l.s.paths.Self, "cleanup-instance", l.machine}, IgnoreFailure: true}),
 	}
+	// A gpu app's nodes: once there is a DeviceAllow, systemd allows
+	// only what is listed (see deviceRules).
+	if rules := deviceRules(l.spec.Devices); len(rules) > 0 {
+		props = append(props, systemd.Prop("DeviceAllow", rules))
+	}
 	// The caller's terminal (launch --wait): systemd keeps these, so the
 	// app's output reaches it even while the daemon restarts.
 	for _, fd := range []struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/nspawn-tray/nspawn-tray/config"
 )
@@ -36,6 +37,11 @@ type spec struct {
 	// Await are the helpers' sockets inside the container, which exec-as
 	// waits for before it runs the app.
 	Await []string
+	// Devices are host device nodes the instance gets (gpu): bound in
+	// Binds, allowed by the unit's DeviceAllow (deviceRules).
+	Devices []device
+	// Groups are supplementary groups the app keeps (exec-as --groups).
+	Groups []uint32
 }
 
 // nspawnArgv is the systemd-nspawn command line for s, argv[0] included.
@@ -108,6 +114,13 @@ func execAsArgv(s spec) []string {
 	}
 	for _, p := range s.Await {
 		argv = append(argv, "--await", p)
+	}
+	if len(s.Groups) > 0 {
+		ids := make([]string, len(s.Groups))
+		for i, g := range s.Groups {
+			ids[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		argv = append(argv, "--groups", strings.Join(ids, ","))
 	}
 	argv = append(argv, "--")
 	argv = append(argv, s.App.Exec...)

@@ -40,6 +40,11 @@ type Paths struct {
 	Nsenter    string // nsenter, for joins
 	DBusProxy  string // xdg-dbus-proxy
 	MachineID  string // the host's machine-id, from which each app's is derived
+	Dev        string // device nodes: gpu apps' GPUs
+	// HostFonts and FontCache are the host's font dirs and fontconfig
+	// cache, bound read-only into host_look apps when root's.
+	HostFonts []hostFontDir
+	FontCache string
 }
 
 // DefaultPaths are the paths of an installed system; self is this binary.
@@ -59,6 +64,9 @@ func DefaultPaths(self string) Paths {
 		Nsenter:    paths.Nsenter,
 		DBusProxy:  paths.DBusProxy,
 		MachineID:  paths.MachineID,
+		Dev:        "/dev",
+		HostFonts:  hostFontDirs,
+		FontCache:  "/var/cache/fontconfig",
 	}
 }
 

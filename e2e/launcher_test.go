@@ -83,7 +83,9 @@ func TestAliceLaunchesProbeAsHerself(t *testing.T) {
 		}
 	}
 	// Only the expected mounts: nothing of the host's session but the
-	// staged sockets and files, and never a whole session directory.
+	// staged sockets and files, and never a whole session directory
+	// (host_look's fonts are the host's system dirs, read-only, at
+	// /run/host, and a fontconfig file of the staging dir).
 	mounts := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -102,7 +104,7 @@ func TestAliceLaunchesProbeAsHerself(t *testing.T) {
 			t.Errorf("the sound server's socket is bound at %s", unwanted)
 		}
 	}
-	allowed := regexp.MustCompile(`^(/|/tmp|/tmp/\.X11-unix/X0|/run|/run/nspawn-tray/.*|/run/user/1000|/home|/home/alice|/etc/(passwd|group|resolv\.conf|hostname|hosts|localtime|machine-id)|/proc(/.*)?|/sys(/.*)?|/dev(/.*)?|/run/host(/.*)?|/run/systemd(/.*)?|/usr/share/zoneinfo.*)$`)
+	allowed := regexp.MustCompile(`^(/|/tmp|/tmp/\.X11-unix/X0|/run|/run/nspawn-tray/.*|/run/user/1000|/home|/home/alice|/etc/(passwd|group|resolv\.conf|hostname|hosts|localtime|machine-id)|/etc/fonts/conf\.d/99-nspawn-tray-host-fonts\.conf|/proc(/.*)?|/sys(/.*)?|/dev(/.*)?|/run/host(/.*)?|/run/systemd(/.*)?|/usr/share/zoneinfo.*)$`)
 	for m := range mounts {
 		if !allowed.MatchString(m) {
 			t.Errorf("unexpected mount at %s", m)

@@ -412,27 +412,7 @@ func TestShareGivesTheAppTheUsersDownloads(t *testing.T) {
 // links to the desktop's portal (here a stand-in that records them); a
 // file: link, a path in the container, is refused.
 func TestXDGOpenReachesTheHostsPortal(t *testing.T) {
-	state := os.Getenv("TESTHOST_STATE")
-	if state == "" {
-		state = "/var/lib/nspawn-tray-testhost"
-	}
-	bin := filepath.Join(state, "root/usr/local/bin/e2e-fake-portal")
-	build := exec.Command("go", "build", "-tags", "e2e", "-o", bin, "./fakeportal")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the fake portal: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		inHost(t, "alice", "", "systemctl", "--user", "stop", "e2e-fake-portal")
-		inHost(t, "root", "", "rm", "-f", "/usr/local/bin/e2e-fake-portal", "/home/alice/portal.log")
-	})
-	mustRun(t, "alice", "systemd-run", "--user", "--quiet", "--unit=e2e-fake-portal", "/usr/local/bin/e2e-fake-portal", "/home/alice/portal.log")
-	eventually(t, 10*time.Second, func() string {
-		if inHost(t, "alice", "", "busctl", "--user", "status", "org.freedesktop.portal.Desktop").code != 0 {
-			return "the fake portal is not on alice's bus"
-		}
-		return ""
-	})
+	startFakePortal(t)
 	def := strings.Replace(probeApp("Linker", "/bin/sh", "-c"), "dbus = []", `dbus = ["org.freedesktop.portal.Desktop"]`, 1)
 	atkInstallApp(t, "e2elinks", def, "root", "0644")
 	r := atkRun(t, "alice", "nspawn-tray", "launch", "--wait", "e2elinks", "--",
@@ -446,4 +426,34 @@ func TestXDGOpenReachesTheHostsPortal(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// startFakePortal runs the stand-in for the desktop's portal on alice's
+// bus (e2e/fakeportal) until the test ends; it writes each URI it is asked
+// to open to the file whose path it returns.
+func startFakePortal(t *testing.T) string {
+	t.Helper()
+	state := os.Getenv("TESTHOST_STATE")
+	if state == "" {
+		state = "/var/lib/nspawn-tray-testhost"
+	}
+	bin := filepath.Join(state, "root/usr/local/bin/e2e-fake-portal")
+	build := exec.Command("go", "build", "-tags", "e2e", "-o", bin, "./fakeportal")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the fake portal: %v\n%s", err, out)
+	}
+	const log = "/home/alice/portal.log"
+	t.Cleanup(func() {
+		inHost(t, "alice", "", "systemctl", "--user", "stop", "e2e-fake-portal")
+		inHost(t, "root", "", "rm", "-f", "/usr/local/bin/e2e-fake-portal", log)
+	})
+	mustRun(t, "alice", "systemd-run", "--user", "--quiet", "--unit=e2e-fake-portal", "/usr/local/bin/e2e-fake-portal", log)
+	eventually(t, 10*time.Second, func() string {
+		if inHost(t, "alice", "", "busctl", "--user", "status", "org.freedesktop.portal.Desktop").code != 0 {
+			return "the fake portal is not on alice's bus"
+		}
+		return ""
+	})
+	return log
 }

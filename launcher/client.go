@@ -261,6 +261,16 @@ func SessionFromEnv(getenv func(string) string, hostname string) (Session, error
 			}
 		}
 	}
+	// The desktop's theme settings, for apps with host_look; a value the
+	// daemon would refuse is left out rather than failing the launch.
+	for k := range LookVars {
+		if v := getenv(k); v != "" && LookValid(k, v) {
+			if s.Look == nil {
+				s.Look = map[string]string{}
+			}
+			s.Look[k] = v
+		}
+	}
 	s.SessionBus = getenv("DBUS_SESSION_BUS_ADDRESS")
 	if len(s.SessionBus) > maxArgLen || !printableASCII(s.SessionBus) {
 		s.SessionBus = "" // not an address the daemon would take; it assumes the usual path

@@ -32,6 +32,31 @@ type Session struct {
 	// NewInstance starts a machine of its own even when the app's
 	// definition shares one per user (instances = "one").
 	NewInstance bool
+	// Look is the session's theme settings that apps with host_look get:
+	// only LookVars' names, each value of its closed form (LookValid).
+	Look map[string]string
+}
+
+// LookVars are the environment variables of the session's look an app may
+// get, each with the form its value must have. None is a path: GTK and Qt
+// find a theme by name in the container's own dirs (and the host's fonts
+// are bound by the daemon, never at a path the user names).
+var LookVars = map[string]*regexp.Regexp{
+	// A theme name, with GTK's ":dark" variant suffix.
+	"GTK_THEME":     regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}(:[a-z]{1,16})?$`),
+	"XCURSOR_THEME": regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}$`),
+	"XCURSOR_SIZE":  regexp.MustCompile(`^[1-9][0-9]{0,2}$`),
+	// Qt's platform theme plugin and style: plugin names.
+	"QT_QPA_PLATFORMTHEME": regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`),
+	"QT_STYLE_OVERRIDE":    regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`),
+	"QT_SCALE_FACTOR":      regexp.MustCompile(`^[0-9]{1,2}(\.[0-9]{1,3})?$`),
+	"GDK_SCALE":            regexp.MustCompile(`^[1-9]$`),
+}
+
+// LookValid says whether value is a value LookVars allows for name.
+func LookValid(name, value string) bool {
+	re, ok := LookVars[name]
+	return ok && re.MatchString(value)
 }
 
 // Session dict keys on the bus.
@@ -46,6 +71,7 @@ const (
 	keyNewInstance    = "new-instance"
 	keyStdout         = "stdout"
 	keyStderr         = "stderr"
+	keyLook           = "look"
 )
 
 const (
@@ -92,6 +118,9 @@ func (s Session) Dict() map[string]dbus.Variant {
 	if s.Stderr != nil {
 		d[keyStderr] = dbus.MakeVariant(*s.Stderr)
 	}
+	if len(s.Look) > 0 {
+		d[keyLook] = dbus.MakeVariant(s.Look)
+	}
 	return d
 }
 
@@ -116,6 +145,8 @@ func ParseSession(d map[string]dbus.Variant) (Session, error) {
 			s.Wait, err = exact[bool](v)
 		case keyNewInstance:
 			s.NewInstance, err = exact[bool](v)
+		case keyLook:
+			s.Look, err = exact[map[string]string](v)
 		case keyStdin, keyStdout, keyStderr:
 			fd, ok := v.Value().(dbus.UnixFD)
 			if !ok {
@@ -167,6 +198,14 @@ func (s Session) Validate() error {
 	for i, a := range s.Args {
 		if len(a) > maxArgLen || !utf8.ValidString(a) || containsNUL(a) {
 			return fmt.Errorf("argument %d: not UTF-8 text of at most %d bytes without NUL", i+1, maxArgLen)
+		}
+	}
+	for k, v := range s.Look {
+		if _, ok := LookVars[k]; !ok {
+			return fmt.Errorf("look: %q is not a theme setting an app may get", k)
+		}
+		if !LookValid(k, v) {
+			return fmt.Errorf("look: %s=%q is not a valid value", k, v)
 		}
 	}
 	if (s.Stdin != nil || s.Stdout != nil || s.Stderr != nil) && !s.Wait {
