@@ -128,6 +128,7 @@ func progressTo(e *Env, quiet bool, label string, total int64) *progress.Meter {
 func imageImportFlags(fs *flag.FlagSet) Run {
 	quiet := fs.Bool("quiet", false, "show no progress")
 	from := fs.String("from", "", "take the image from `ENGINE` (docker or podman): create a container of IMAGE, export it into the import and remove the container")
+	addApps := fs.Bool("add-apps", false, "then list the apps the image offers (its desktop entries), with the command that adds each")
 	return func(e *Env, args []string) error {
 		first := "FILE"
 		if *from != "" {
@@ -159,8 +160,45 @@ func imageImportFlags(fs *flag.FlagSet) Run {
 			return err
 		}
 		defer src.close(e)
-		return importImage(e, *quiet, sigs, src, name)
+		if err := importImage(e, *quiet, sigs, src, name); err != nil || !*addApps {
+			return err
+		}
+		return offerApps(e, name)
 	}
+}
+
+// offerApps lists the apps image offers, as the daemon's Offers says
+// (its desktop entries without a definition), with the command that adds
+// each: writing a definition is root's (app add), or an administrator's
+// through the tray's Add app.
+func offerApps(e *Env, image string) error {
+	return withClient(func(c *launcher.Client) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		offers, err := c.Offers(ctx)
+		if err != nil {
+			return fmt.Errorf("the apps of image %q: %w", image, err)
+		}
+		cmd := "nspawn-tray app add"
+		if os.Geteuid() != 0 {
+			cmd = "sudo " + cmd
+		}
+		var rows [][]string
+		for _, o := range offers {
+			if o.Image == image {
+				rows = append(rows, []string{o.Name, cmd + " " + ShellQuote(image) + " " + ShellQuote(o.DesktopFile)})
+			}
+		}
+		if len(rows) == 0 {
+			fmt.Fprintf(e.Stdout, "Image %q offers no app (no desktop entry with a program it has).\n", image)
+			return nil
+		}
+		fmt.Fprintf(e.Stdout, "Image %q offers %d app(s); to add one to the menu:\n", image, len(rows))
+		for _, r := range rows {
+			fmt.Fprintf(e.Stdout, "  %-24s %s\n", r[0], r[1])
+		}
+		return nil
+	})
 }
 
 type imageKind int

@@ -870,3 +870,41 @@ func TestImportEndAfterBrokenPipe(t *testing.T) {
 		t.Errorf("a cancel from elsewhere: %v", err)
 	}
 }
+
+// --add-apps: after the import, the apps the new image offers (the
+// daemon's Offers), each with the command that adds it; others' offers
+// are not listed.
+func TestImageImportAddApps(t *testing.T) {
+	bus := newImageBus(t, bustest.ImportdOptions{})
+	bus.launcher.SetOffers([]launcher.Offer{
+		{Image: "debian", DesktopFile: "org.gnome.Calculator.desktop", ID: "org.gnome.calculator", Name: "Calculator"},
+		{Image: "other", DesktopFile: "x.desktop", ID: "x", Name: "X"},
+		{Image: "debian", DesktopFile: "it's.desktop", ID: "its", Name: "Quoted"},
+	})
+	file := writeTemp(t, "debian.tar.gz", gz(rootfs(t)))
+	code, stdout, stderr := run(t, Program{}, "image", "import", "--quiet", "--add-apps", file, "debian")
+	if code != 0 || stderr != "" {
+		t.Fatalf("code %d, stderr %q", code, stderr)
+	}
+	sudo := "sudo "
+	if os.Geteuid() == 0 {
+		sudo = ""
+	}
+	for _, want := range []string{
+		`Image "debian" offers 2 app(s); to add one to the menu:`,
+		"Calculator", sudo + "nspawn-tray app add debian org.gnome.Calculator.desktop",
+		"Quoted", sudo + `nspawn-tray app add debian 'it'\''s.desktop'`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "x.desktop") {
+		t.Errorf("another image's offer is listed:\n%s", stdout)
+	}
+	// Nothing offered: said so.
+	bus.launcher.SetOffers(nil)
+	if code, stdout, _ := run(t, Program{}, "image", "import", "--quiet", "--add-apps", file, "debian2"); code != 0 || !strings.Contains(stdout, "offers no app") {
+		t.Errorf("no offers: code %d, stdout %q", code, stdout)
+	}
+}

@@ -700,3 +700,58 @@ func TestImageRemoveRefusedWhileInUse(t *testing.T) {
 		t.Errorf("/var/lib/machines/%s is still there", name)
 	}
 }
+
+// The seed's workflow end to end, as a new user follows it: a Docker
+// export of an image with an app in it, imported by root with the offer
+// of its apps, one added, in alice's menu after a sync, launched by alice;
+// machinectl lists the image and the machine. The time from the import's
+// start to the launch having returned is logged (-v), as the figure
+// docs/benchmarks.md keeps (never asserted).
+func TestImageSeedWorkflowFromDockerExportToLaunch(t *testing.T) {
+	imgSetup(t)
+	name := imgPrefix + "seed"
+	imgRemove(t, name)
+	// xapps as `docker export` writes it: the root's entries, no "./".
+	atkMustSh(t, "root", `set -e
+cd /var/lib/machines/xapps && tar --numeric-owner -cf - $(ls -A) | gzip -1 > "$1/xapps-export.tar.gz"`, imgDir)
+	const app = "debian-uxterm"
+	def := "/etc/nspawn-tray/apps.d/" + app + ".toml"
+	t.Cleanup(func() {
+		inHost(t, "alice", "", "nspawn-tray", "stop", "--app", app)
+		inHost(t, "root", "", "rm", "-f", def)
+		inHost(t, "alice", "", "nspawn-tray", "sync")
+	})
+	inHost(t, "root", "", "rm", "-f", def) // xapps' own may be there from another test
+
+	t0 := time.Now()
+	r := inHost(t, "root", "", "nspawn-tray", "image", "import", "--add-apps", imgDir+"/xapps-export.tar.gz", name)
+	imported := time.Since(t0)
+	if r.code != 0 {
+		t.Fatalf("import --add-apps: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "nspawn-tray app add "+name+" debian-uxterm.desktop") {
+		t.Fatalf("import --add-apps does not offer UXTerm:\n%s", r.stdout)
+	}
+	if typ, ok := imgListed(t, name); !ok || typ != "directory" {
+		t.Errorf("machinectl list-images: %s listed %v as %q", name, ok, typ)
+	}
+	if out := mustRun(t, "root", "nspawn-tray", "app", "add", name, "debian-uxterm.desktop"); !strings.HasPrefix(out, "Added "+app+" (UXTerm): "+def) {
+		t.Fatalf("app add: %q", out)
+	}
+	mustRun(t, "alice", "nspawn-tray", "sync")
+	entry := mustRun(t, "alice", "cat", "/home/alice/.local/share/applications/"+app+".desktop")
+	if field(entry, "Exec") != "/usr/bin/nspawn-tray launch "+app {
+		t.Errorf("alice's entry:\n%s", entry)
+	}
+	m := launch(t, "alice", app)
+	total := time.Since(t0)
+	if !machineListed(t, m) {
+		t.Errorf("%s is not in machinectl list", m)
+	}
+	if got := mustRun(t, "root", "machinectl", "show", m, "-p", "RootDirectory", "--value"); strings.TrimSpace(got) != "/var/lib/machines/"+name {
+		t.Errorf("%s runs on %q, want the imported image", m, got)
+	}
+	t.Logf("import of a %s docker export: %v; from the import's start to alice's launch returned: %v",
+		strings.Fields(mustRun(t, "root", "du", "-h", imgDir+"/xapps-export.tar.gz"))[0], imported.Round(time.Millisecond), total.Round(time.Millisecond))
+	mustRun(t, "alice", "nspawn-tray", "stop", m)
+}
