@@ -17,12 +17,20 @@ import (
 var version = "dev"
 
 func main() {
-	args := os.Args[1:]
-	// Bound as /usr/local/bin/xdg-open in containers (see cli's xdg-open).
-	if filepath.Base(os.Args[0]) == "xdg-open" {
-		args = append([]string{"xdg-open"}, args...)
+	os.Exit(run(commandLine(os.Args), os.Getenv, os.Stdout, os.Stderr))
+}
+
+// commandLine is the command line the program runs for argv: run as
+// xdg-open (bound as /usr/local/bin/xdg-open in containers, see cli's
+// xdg-open), it is that command.
+func commandLine(argv []string) []string {
+	if len(argv) == 0 {
+		return nil
 	}
-	os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
+	if filepath.Base(argv[0]) == "xdg-open" {
+		return append([]string{"xdg-open"}, argv[1:]...)
+	}
+	return argv[1:]
 }
 
 // run is main without the process: the log level from NSPAWN_TRAY_LOG

@@ -230,3 +230,21 @@ func TestPolicyDeclaresEveryAction(t *testing.T) {
 		t.Errorf("policy actions %q, want %q", got, want)
 	}
 }
+
+// Run as xdg-open (the name it is bound under in a container), the
+// program is its xdg-open command; under any other name, argv as given.
+func TestCommandLine(t *testing.T) {
+	for _, tc := range []struct{ argv, want []string }{
+		{nil, nil},
+		{[]string{"/usr/bin/nspawn-tray"}, []string{}},
+		{[]string{"/usr/bin/nspawn-tray", "launch", "x"}, []string{"launch", "x"}},
+		{[]string{"/usr/local/bin/xdg-open", "https://example.org/"}, []string{"xdg-open", "https://example.org/"}},
+		{[]string{"xdg-open"}, []string{"xdg-open"}},
+		// Only the name counts: a directory called xdg-open does not.
+		{[]string{"/xdg-open/nspawn-tray", "ps"}, []string{"ps"}},
+	} {
+		if got := commandLine(tc.argv); !slices.Equal(got, tc.want) {
+			t.Errorf("commandLine(%q) = %q, want %q", tc.argv, got, tc.want)
+		}
+	}
+}
