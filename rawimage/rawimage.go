@@ -22,8 +22,6 @@
 package rawimage
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,6 +39,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nspawn-tray/nspawn-tray/mountinfo"
 	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
@@ -264,43 +263,7 @@ func mounted(point string) bool {
 // mount namespace (thread-self: /proc/self is the main thread's, which
 // is the host's).
 func mountsBelow(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/thread-self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		p := unescape(f[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			out = append(out, p)
-		}
-	}
-	return out, sc.Err()
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space, ...).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mountinfo.Below("/proc/thread-self/mountinfo", dir)
 }
 
 // run runs systemd-dissect with args and a fixed environment, and turns

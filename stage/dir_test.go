@@ -307,20 +307,6 @@ func TestMkdir(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a/b`:            "/a/b",
-		`/a\040b`:         "/a b",
-		`/a\011\012\134b`: "/a\t\n\\b",
-		`/a\04`:           `/a\04`,
-		`/a\xyz`:          `/a\xyz`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("%q: got %q, want %q", in, got, want)
-		}
-	}
-}
-
 // A user who may write in an instance's runtime dir must neither fill the
 // host's /run nor outrun the cleanup by adding files while it deletes.
 func TestMountTmpfsIsCappedAndRemovedInOneUnmount(t *testing.T) {

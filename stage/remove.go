@@ -1,18 +1,16 @@
 package stage
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nspawn-tray/nspawn-tray/mountinfo"
 	"github.com/nspawn-tray/nspawn-tray/openat2"
 )
 
@@ -99,47 +97,10 @@ func unmountAt(rootfd int, rel string) error {
 	return err
 }
 
-// mountsBelow lists mount points equal to prefix or under it, from
-// /proc/self/mountinfo, with one entry per stacked mount.
+// mountsBelow lists mount points equal to prefix or under it, one entry
+// per stacked mount.
 func mountsBelow(prefix string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == prefix || strings.HasPrefix(mp, prefix+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out, sc.Err()
-}
-
-// unescapeMountinfo undoes the kernel's \ooo escaping of space, tab,
-// newline and backslash in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mountinfo.Below("/proc/self/mountinfo", prefix)
 }
 
 // removeAt removes name below dirfd recursively, by fd, never following

@@ -90,7 +90,7 @@ func bootItem(mc machines.Machine, st State, now time.Time) Item {
 func bootState(mc machines.Machine, now time.Time) string {
 	switch mc.State {
 	case machines.StateRunning:
-		parts := []string{"running " + Age(now.Sub(mc.Since))}
+		parts := []string{"running " + age(now.Sub(mc.Since))}
 		if mc.Memory != machines.NoValue {
 			parts = append(parts, machines.MemoryText(mc))
 		}
@@ -105,3 +105,7 @@ func bootState(mc machines.Machine, now time.Time) string {
 	}
 	return mc.State
 }
+
+// age is how the menu shows how long a machine has run, the same words as
+// machine status.
+var age = machines.Age

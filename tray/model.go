@@ -350,28 +350,12 @@ func running(apps []App, machines []Machine, now time.Time) []Item {
 				text += fmt.Sprintf(" (%d)", n)
 			}
 		}
-		m = append(m, Item{Key: "machine:" + mc.Name, Label: text + " — " + Age(now.Sub(mc.Since)), Tooltip: tip, Children: []Item{
+		m = append(m, Item{Key: "machine:" + mc.Name, Label: text + " — " + age(now.Sub(mc.Since)), Tooltip: tip, Children: []Item{
 			{ID: "stop:" + mc.Name, Label: "Stop"},
 			{ID: "log:" + mc.Name, Label: "Show recent log"},
 		}})
 	}
 	return m
-}
-
-// Age is a short, human duration: "12s", "5m", "2h 5m", "3d 4h".
-func Age(d time.Duration) string {
-	switch {
-	case d < 0:
-		d = 0
-		fallthrough
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 func ellipsize(s string) string { return ellipsizeTo(s, maxLabel) }

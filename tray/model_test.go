@@ -473,7 +473,7 @@ func TestBuildManyMachines(t *testing.T) {
 			for i := 0; i < shown; i++ {
 				name := fmt.Sprintf("m%03d", i)
 				fmt.Fprintf(&want, "  %s (not nspawn-tray) — %s\n    stop:%s Stop\n    log:%s Show recent log\n",
-					name, Age(time.Duration(tc.n-i)*time.Minute), name, name)
+					name, age(time.Duration(tc.n-i)*time.Minute), name, name)
 			}
 			if tc.wantMore != "" {
 				want.WriteString("- " + tc.wantMore + "\n")
@@ -631,43 +631,6 @@ func TestBuildTail(t *testing.T) {
 				t.Fatalf("menu too short:\n%s", render(got))
 			}
 			compare(t, "tail", render(got[len(got)-4:]), text(tc.want))
-		})
-	}
-}
-
-func TestAge(t *testing.T) {
-	for _, tc := range []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{time.Nanosecond, "0s"},
-		{999 * time.Millisecond, "0s"},
-		{time.Second, "1s"},
-		{59 * time.Second, "59s"},
-		{59*time.Second + 999*time.Millisecond, "59s"},
-		{60 * time.Second, "1m"},
-		{61 * time.Second, "1m"},
-		{5*time.Minute + 59*time.Second, "5m"},
-		{59*time.Minute + 59*time.Second, "59m"},
-		{time.Hour, "1h 0m"},
-		{time.Hour + 59*time.Second, "1h 0m"},
-		{2*time.Hour + 5*time.Minute, "2h 5m"},
-		{23*time.Hour + 59*time.Minute + 59*time.Second, "23h 59m"},
-		{24 * time.Hour, "1d 0h"},
-		{25 * time.Hour, "1d 1h"},
-		{49 * time.Hour, "2d 1h"},
-		{3*24*time.Hour + 4*time.Hour + 59*time.Minute, "3d 4h"},
-		{400 * 24 * time.Hour, "400d 0h"},
-		{-time.Nanosecond, "0s"},
-		{-time.Second, "0s"},
-		{-2 * time.Hour, "0s"},
-		{-400 * 24 * time.Hour, "0s"},
-	} {
-		t.Run(tc.d.String(), func(t *testing.T) {
-			if got := Age(tc.d); got != tc.want {
-				t.Errorf("Age(%v) = %q, want %q", tc.d, got, tc.want)
-			}
 		})
 	}
 }
