@@ -375,3 +375,35 @@ func haveTool(t *testing.T, name string) bool {
 	}
 	return true
 }
+
+// Every definition the README's Recipes show is one the daemon takes: read
+// with the same checks (an image need not exist to read a definition).
+func TestReadmeRecipesAreValidDefinitions(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipes, ok := strings.Cut(string(readme), "\n### Recipes\n")
+	if !ok {
+		t.Fatal("README has no Recipes section")
+	}
+	recipes, _, _ = strings.Cut(recipes, "\n### ")
+	block := regexp.MustCompile("(?s)```toml\n# /etc/nspawn-tray/apps.d/([a-z0-9.-]+)\\.toml\n(.*?)```")
+	found := block.FindAllStringSubmatch(recipes, -1)
+	if len(found) < 4 {
+		t.Fatalf("%d recipes found, want the browser, Electron, player and editor ones", len(found))
+	}
+	dir := t.TempDir()
+	for _, m := range found {
+		if err := os.WriteFile(filepath.Join(dir, m[1]+".toml"), []byte(m[2]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apps, err := config.LoadDir(dir, config.Options{RequireRootOwned: true, Owner: uint32(os.Getuid())})
+	if err != nil {
+		t.Fatalf("a recipe is not a valid definition: %v", err)
+	}
+	if len(apps) != len(found) {
+		t.Errorf("%d definitions read from %d recipes", len(apps), len(found))
+	}
+}
