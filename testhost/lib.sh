@@ -1,23 +1,61 @@
 # Shared settings for the test host scripts. Sourced, never executed.
 # shellcheck shell=bash
 
-TESTHOST_NAME=testhost
-TESTHOST_STATE=${TESTHOST_STATE:-/var/lib/nspawn-tray-testhost}
-TESTHOST_CACHE=${TESTHOST_CACHE:-/var/cache/nspawn-tray-testhost}
-TESTHOST_ROOT=$TESTHOST_STATE/root
-TESTHOST_PIDFILE=$TESTHOST_STATE/nspawn.pid
-TESTHOST_CONSOLE=$TESTHOST_STATE/console.log
+# TESTHOST_SUITE picks the Debian release of the test host: bookworm (Debian
+# 12, systemd 252, PulseAudio; the default) or trixie (Debian 13, systemd 257,
+# PipeWire). Each release has its own tree, cache and machine name, so both
+# can exist (and run) at once; bookworm keeps the names it always had.
+TESTHOST_SUITE=${TESTHOST_SUITE:-bookworm}
+case $TESTHOST_SUITE in
+bookworm) suffix="" ;;
+trixie) suffix=-trixie ;;
+*) echo "testhost: unknown TESTHOST_SUITE \"$TESTHOST_SUITE\" (bookworm or trixie)" >&2; exit 2 ;;
+esac
+TESTHOST_NAME=testhost$suffix
+# TESTHOST_STATE and TESTHOST_CACHE, when set, move bookworm's directories;
+# trixie's are beside them, with -trixie appended. They are read, never
+# changed: the scripts call each other with the same environment.
+TESTHOST_STATE_DIR=${TESTHOST_STATE:-/var/lib/nspawn-tray-testhost}$suffix
+TESTHOST_CACHE_DIR=${TESTHOST_CACHE:-/var/cache/nspawn-tray-testhost}$suffix
+unset suffix
+TESTHOST_ROOT=$TESTHOST_STATE_DIR/root
+TESTHOST_PIDFILE=$TESTHOST_STATE_DIR/nspawn.pid
+TESTHOST_CONSOLE=$TESTHOST_STATE_DIR/console.log
 TESTHOST_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TESTHOST_SUITE=bookworm
 
 # Packages of the booted host. Later issues' tools (xdg-dbus-proxy, dex,
 # desktop-file-utils, gtk-launch, xdotool) are here already so the cached
 # tree does not have to be rebuilt for each of them.
-TESTHOST_PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,dbus-bin,libpam-systemd,systemd-container,polkitd,pulseaudio,pulseaudio-utils,xvfb,xauth,x11-utils,x11-apps,x11-xserver-utils,xdotool,xfce4-panel,xfconf,xfce4-notifyd,fonts-dejavu-core,xdg-dbus-proxy,desktop-file-utils,dex,libglib2.0-bin,libgtk-3-bin,busybox-static,procps,less
+TESTHOST_PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,dbus-bin,libpam-systemd,systemd-container,polkitd,pulseaudio-utils,xvfb,xauth,x11-utils,x11-apps,x11-xserver-utils,xdotool,xfce4-panel,xfconf,xfce4-notifyd,fonts-dejavu-core,xdg-dbus-proxy,desktop-file-utils,dex,libglib2.0-bin,libgtk-3-bin,busybox-static,procps,less,python3
 
 # The xapps fixture image: X clients, a PulseAudio client, D-Bus tools and an
-# application (xterm) that ships its own .desktop file and icons.
+# application (xterm) that ships its own .desktop file and icons. It follows
+# the suite: the apps a Debian 13 desktop runs are Debian 13's.
 XAPPS_PACKAGES=x11-apps,x11-utils,pulseaudio-utils,dbus-bin,xterm
+
+# The sound server of alice's session, as on that release's desktop, and the
+# user units that start it (socket-activated, enabled for every user). Its
+# configuration (a null sink, testhost_null, as the default) is in
+# rootfs.$TESTHOST_SOUND/, laid over rootfs/.
+# TESTHOST_NSPAWN_ENV: the environment systemd-nspawn boots the host with.
+case $TESTHOST_SUITE in
+bookworm)
+	TESTHOST_RELEASE="Debian 12 (bookworm)"
+	TESTHOST_SOUND=pulseaudio
+	TESTHOST_PACKAGES+=,pulseaudio
+	TESTHOST_SOUND_UNITS="pulseaudio.socket"
+	TESTHOST_NSPAWN_ENV=()
+	;;
+trixie)
+	TESTHOST_RELEASE="Debian 13 (trixie)"
+	TESTHOST_SOUND=pipewire
+	TESTHOST_PACKAGES+=,pipewire,pipewire-pulse,wireplumber
+	TESTHOST_SOUND_UNITS="pipewire.socket pipewire-pulse.socket wireplumber.service"
+	# systemd 257 wants the unified cgroup hierarchy; nspawn 252 on a host
+	# with the legacy or hybrid one gives it that only when asked.
+	TESTHOST_NSPAWN_ENV=(SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1)
+	;;
+esac
 
 die() { echo "testhost: $*" >&2; exit 1; }
 
@@ -38,9 +76,9 @@ debian_mirror() {
 cache_key() {
 	(
 		cd "$TESTHOST_SRC" &&
-			echo "$TESTHOST_SUITE $TESTHOST_PACKAGES $XAPPS_PACKAGES" &&
-			find build rootfs fixtures -type f -print0 | sort -z | xargs -0 sha256sum &&
-			find rootfs fixtures -print0 | sort -z | xargs -0 stat -c '%n %a'
+			echo "$TESTHOST_SUITE $TESTHOST_PACKAGES $XAPPS_PACKAGES $TESTHOST_SOUND_UNITS" &&
+			find build rootfs "rootfs.$TESTHOST_SOUND" fixtures -type f -print0 | sort -z | xargs -0 sha256sum &&
+			find rootfs "rootfs.$TESTHOST_SOUND" fixtures -print0 | sort -z | xargs -0 stat -c '%n %a'
 	) | sha256sum | cut -c1-16
 }
 
