@@ -82,6 +82,39 @@ cache_key() {
 	) | sha256sum | cut -c1-16
 }
 
+# The cgroup each host's systemd-nspawn runs in, a child of the cgroup that
+# started it, named after the host's state dir. Without it, nspawn puts every
+# container in one "payload" cgroup beside itself, and two hosts running at
+# once share their systemd's cgroup trees: each sees the other's processes in
+# its units (Debian 13's systemd then waits on them at every stop) and could
+# kill them with its own.
+TESTHOST_CGROUP=$(basename "$TESTHOST_STATE_DIR")
+
+# cgroup_dirs: this host's cgroup directory in each hierarchy systemd uses,
+# the unified one and the legacy name=systemd one, where mounted.
+cgroup_dirs() {
+	local id ctl path mnt
+	while IFS=: read -r id ctl path; do
+		case $ctl in
+		"") mnt=$(findmnt -n -o TARGET -t cgroup2 | head -n 1) ;;
+		name=systemd) mnt=$(findmnt -n -o TARGET -t cgroup -O name=systemd | head -n 1) ;;
+		*) continue ;;
+		esac
+		[ -n "$mnt" ] && echo "$mnt${path%/}/$TESTHOST_CGROUP"
+	done </proc/self/cgroup
+}
+
+# join_cgroup: move this (sub)shell into the host's cgroups, and note them
+# in the state dir for testhost/stop to remove.
+join_cgroup() {
+	local d
+	: >"$TESTHOST_STATE_DIR/cgroups"
+	for d in $(cgroup_dirs); do
+		mkdir -p "$d" && echo "$BASHPID" >"$d/cgroup.procs" || die "cannot join the cgroup $d"
+		echo "$d" >>"$TESTHOST_STATE_DIR/cgroups"
+	done
+}
+
 # PID of the container's init as seen from here, or nothing.
 leader_pid() {
 	[ -f "$TESTHOST_PIDFILE" ] || return 0
