@@ -44,6 +44,11 @@ func TestInstallUninstall(t *testing.T) {
 		"usr/local/share/polkit-1/actions/io.github.nspawn-tray.policy",
 		"usr/local/share/polkit-1/rules.d/50-nspawn-tray.rules",
 		"usr/local/share/icons/hicolor/scalable/apps/nspawn-tray.svg",
+		"usr/local/share/man/man1/nspawn-tray.1",
+		"usr/local/share/man/man5/nspawn-tray.apps.d.5",
+		"usr/local/share/bash-completion/completions/nspawn-tray",
+		"usr/local/share/zsh/site-functions/_nspawn-tray",
+		"usr/local/share/fish/vendor_completions.d/nspawn-tray.fish",
 	} {
 		if fi, err := os.Stat(filepath.Join(dest, p)); err != nil || !fi.Mode().IsRegular() {
 			t.Errorf("install did not create %s: %v", p, err)

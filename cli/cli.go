@@ -83,6 +83,8 @@ func userCommands() []Command {
 		{Name: "stop", Summary: "Stop a running app instance, or all of yours of one app", Args: "MACHINE | --app APP", Flags: stopFlags},
 		{Name: "logs", Summary: "Show what an app instance printed (the latest of yours, given an APP)", Args: "MACHINE | APP", Flags: logsFlags},
 		{Name: "sync", Summary: "Write desktop entries and icons for the defined apps", Flags: syncFlags},
+		{Name: "image", Summary: "Import, download, list and remove the images apps run in", Sub: imageCommands()},
+		{Name: "machine", Summary: "Boot, stop and enable at boot the images with an init of their own; how they do", Sub: machineCommands()},
 		{Name: "autostart", Summary: "Start the tray, or an app, when you log in", Args: "enable|disable [APP] | list", Flags: autostartFlags},
 		{Name: "pulse-filter", Summary: "Filter an app's connection to the sound server", Hidden: true, Flags: pulseFilterFlags},
 		{Name: "xdg-open", Summary: "Open a link on the host, through the desktop's portal (inside a container)", Args: "URL", Hidden: true, Flags: xdgOpenFlags},
@@ -94,6 +96,10 @@ func (p Program) commands() []Command {
 	return append(cmds,
 		Command{Name: "version", Summary: "Print the version", Flags: versionFlags},
 		Command{Name: "help", Summary: "Show help for nspawn-tray or a command", Args: "[COMMAND]", Flags: helpFlags},
+		// Build steps and the shells' completion scripts use these: the
+		// manual page and the completions come from this same table.
+		Command{Name: "man", Summary: "Print the nspawn-tray(1) manual page, in roff", Hidden: true, Flags: manFlags},
+		Command{Name: "complete", Summary: "Print the completions of a command line, for the shells' completion scripts", Args: "-- WORD...", Hidden: true, RawArgs: true, Flags: completeFlags},
 	)
 }
 
@@ -263,15 +269,24 @@ func commandUsage(w io.Writer, cmd *Command, fs *flag.FlagSet) {
 // one ("-f" for "--follow"): help lists it with the long one.
 const aliasOf = "alias of --"
 
-// printFlags lists flags GNU-style; the flag package's own PrintDefaults
-// uses single dashes and a layout unlike the rest of the help.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
+// flagHelp is one option as help and the man page show it: its names
+// ("-f, --follow"), the name of its argument ("N", "" for none) and what
+// it does, with its default.
+type flagHelp struct {
+	names, arg, usage string
+}
+
+// flagHelps lists the options of fs GNU-style, --help last; the flag
+// package's own PrintDefaults uses single dashes and a layout unlike the
+// rest of the help.
+func flagHelps(fs *flag.FlagSet) []flagHelp {
 	short := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if long, ok := strings.CutPrefix(f.Usage, aliasOf); ok {
 			short[long] = f.Name
 		}
 	})
+	var out []flagHelp
 	fs.VisitAll(func(f *flag.Flag) {
 		if strings.HasPrefix(f.Usage, aliasOf) {
 			return
@@ -281,15 +296,22 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		if s, ok := short[f.Name]; ok {
 			name = "-" + s + ", " + name
 		}
-		if arg != "" {
-			name += " " + arg
-		}
 		if f.DefValue != "" && f.DefValue != "false" {
 			usage += " (default " + f.DefValue + ")"
 		}
-		fmt.Fprintf(w, "  %-20s %s\n", name, usage)
+		out = append(out, flagHelp{name, arg, usage})
 	})
-	fmt.Fprintf(w, "  %-20s %s\n", "-h, --help", "show this help")
+	return append(out, flagHelp{"-h, --help", "", "show this help"})
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	for _, f := range flagHelps(fs) {
+		name := f.names
+		if f.arg != "" {
+			name += " " + f.arg
+		}
+		fmt.Fprintf(w, "  %-20s %s\n", name, f.usage)
+	}
 }
 
 func oneLine(s string) string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nspawn-tray/nspawn-tray/config"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machines"
 )
 
 // usageError is a wrong command line: exit status 2.
@@ -78,6 +79,8 @@ func message(err error) string {
 		return err.Error()
 	case errors.Is(err, launcher.ErrNotAuthorized) && act != nil:
 		return fmt.Sprintf("not authorized to %s: ask an administrator to add you to the nspawn-tray group (usermod -aG nspawn-tray %s), then log in again", act.action, currentUser())
+	case errors.Is(err, machines.ErrNotAuthorized) && act != nil:
+		return fmt.Sprintf("not authorized to %s: %s", act.action, machines.AuthHint)
 	case errors.Is(err, launcher.ErrUnknownApp):
 		var s *suggested
 		if errors.As(err, &s) {

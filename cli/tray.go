@@ -34,6 +34,7 @@ func trayFlags(fs *flag.FlagSet) Run {
 			AutostartDir: filepath.Join(xdg.ConfigHome, "autostart"),
 			Self:         self,
 			Log:          slog.Default(),
+			DataHome:     xdg.DataHome,
 			Sync: func(ctx context.Context) (string, error) {
 				res, err := syncMenu(ctx, appsDir)
 				for _, w := range res.Warnings {

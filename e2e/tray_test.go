@@ -44,7 +44,7 @@ func (n menuNode) labels() []string {
 
 // startTray runs the tray as alice's user service, as her session would,
 // and returns its bus name once it has registered with the panel.
-func startTray(t *testing.T) string {
+func startTray(t testing.TB) string {
 	t.Helper()
 	stopTray(t)
 	mustRun(t, "alice", "systemd-run", "--user", "--quiet", "--unit="+trayUnit, "-p", "KillMode=mixed",
@@ -53,13 +53,13 @@ func startTray(t *testing.T) string {
 	return trayName(t)
 }
 
-func stopTray(t *testing.T) {
+func stopTray(t testing.TB) {
 	inHost(t, "alice", "", "systemctl", "--user", "stop", trayUnit)
 	inHost(t, "alice", "", "systemctl", "--user", "reset-failed", trayUnit)
 }
 
 // trayName is the bus name of the tray's item registered with the watcher.
-func trayName(t *testing.T) string {
+func trayName(t testing.TB) string {
 	t.Helper()
 	var name string
 	eventually(t, 10*time.Second, func() string {
@@ -83,7 +83,7 @@ func trayName(t *testing.T) string {
 }
 
 // layout asks the tray for its whole menu over com.canonical.dbusmenu.
-func layout(t *testing.T, name string) menuNode {
+func layout(t testing.TB, name string) menuNode {
 	t.Helper()
 	out := mustRun(t, "alice", "busctl", "--user", "--json=short", "call", "--", name, "/StatusNotifierItem/menu",
 		"com.canonical.dbusmenu", "GetLayout", "iias", "0", "-1", "0")
@@ -98,7 +98,7 @@ func layout(t *testing.T, name string) menuNode {
 	return parseNode(t, root)
 }
 
-func parseNode(t *testing.T, raw []json.RawMessage) menuNode {
+func parseNode(t testing.TB, raw []json.RawMessage) menuNode {
 	var n menuNode
 	var props map[string]struct{ Data any }
 	var kids []struct{ Data []json.RawMessage }
@@ -118,7 +118,7 @@ func parseNode(t *testing.T, raw []json.RawMessage) menuNode {
 
 // waitMenu waits until the menu satisfies check (the tray rebuilds it on
 // machined's signals) and returns it.
-func waitMenu(t *testing.T, name string, within time.Duration, check func(menuNode) string) menuNode {
+func waitMenu(t testing.TB, name string, within time.Duration, check func(menuNode) string) menuNode {
 	t.Helper()
 	var m menuNode
 	eventually(t, within, func() string {
@@ -146,7 +146,7 @@ func lacksLabel(label string) func(menuNode) string {
 	}
 }
 
-func click(t *testing.T, name string, id int) {
+func click(t testing.TB, name string, id int) {
 	t.Helper()
 	mustRun(t, "alice", "busctl", "--user", "call", "--", name, "/StatusNotifierItem/menu", "com.canonical.dbusmenu",
 		"Event", "isvu", strconv.Itoa(id), "clicked", "i", "0", "0")

@@ -23,10 +23,24 @@ const (
 	errInteract = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 )
 
+// The errors of images.
+const (
+	errNoImage = "org.freedesktop.machine1.NoSuchImage"
+	// sd-bus's name for an EBUSY: an image a running machine holds.
+	errBusy = "System.Error.EBUSY"
+)
+
 // Sentinel errors for the D-Bus errors callers act on.
 var (
 	ErrNoSuchMachine = errors.New("no such machine")
 	ErrAccessDenied  = errors.New("access denied")
+)
+
+// Sentinel errors of images.
+var (
+	ErrNoSuchImage = errors.New("no such image")
+	// ErrBusy: a running machine holds the image (nspawn locks it).
+	ErrBusy = errors.New("image in use")
 )
 
 // Manager wraps a system bus connection.
@@ -106,12 +120,56 @@ func (m *Manager) Terminate(ctx context.Context, name string) error {
 	return nil
 }
 
+// UsageUnknown is an image's Usage when machined does not know it: a
+// plain directory outside btrfs quotas.
+const UsageUnknown = ^uint64(0)
+
+// Image is one entry of ListImages: what machinectl list-images shows.
+type Image struct {
+	Name string
+	// Type is "directory", "subvolume", "raw" or "block".
+	Type     string
+	ReadOnly bool
+	// Created and Modified are µs since the epoch, 0 when unknown.
+	Created  uint64
+	Modified uint64
+	// Usage is the disk space in bytes, or UsageUnknown.
+	Usage uint64
+	Path  dbus.ObjectPath
+}
+
+// ListImages returns the images machined finds (in /var/lib/machines and
+// the other image directories). It needs no authorization.
+func (m *Manager) ListImages(ctx context.Context) ([]Image, error) {
+	var out []Image
+	err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".ListImages", 0).Store(&out)
+	if err != nil {
+		return nil, fmt.Errorf("machined: list images: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// RemoveImage removes the image called name. machined asks polkit
+// (org.freedesktop.machine1.manage-images, an administrator) for callers
+// other than root, so the call lets polkit ask for a password.
+func (m *Manager) RemoveImage(ctx context.Context, name string) error {
+	_, err := polkit.CallInteractive(ctx, m.conn, busName, objPath, managerIf+".RemoveImage", name)
+	if err != nil {
+		return fmt.Errorf("machined: remove image %q: %w", name, mapError(err))
+	}
+	return nil
+}
+
 func mapError(err error) error {
 	var e dbus.Error
 	if errors.As(err, &e) {
 		switch e.Name {
 		case errNoSuch:
 			return fmt.Errorf("%w: %w", ErrNoSuchMachine, err)
+		case errNoImage:
+			return fmt.Errorf("%w: %w", ErrNoSuchImage, err)
+		case errBusy:
+			return fmt.Errorf("%w: %w", ErrBusy, err)
 		case errAccessDn, errInteract:
 			return fmt.Errorf("%w: %w", ErrAccessDenied, err)
 		}

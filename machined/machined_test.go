@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -381,5 +382,70 @@ func TestChangesIgnoresForgedMachineSignals(t *testing.T) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no change reported for machined's MachineNew")
+	}
+}
+
+func TestListImagesIsTyped(t *testing.T) {
+	_, fake, m, _ := setup(t)
+	fake.AddImage(bustest.Image{Name: "xapps", Created: 1700000000000001, Modified: 1700000000000002, Usage: machined.UsageUnknown})
+	fake.AddImage(bustest.Image{Name: "debian.raw", Type: "raw", ReadOnly: true, Usage: 1 << 30})
+
+	got, err := m.ListImages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []machined.Image{
+		{Name: "xapps", Type: "directory", Created: 1700000000000001, Modified: 1700000000000002, Usage: machined.UsageUnknown, Path: bustest.ImagePath("xapps")},
+		{Name: "debian.raw", Type: "raw", ReadOnly: true, Usage: 1 << 30, Path: bustest.ImagePath("debian.raw")},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ListImages =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestListImagesWithoutMachined(t *testing.T) {
+	b := bustest.New(t)
+	if got, err := machined.New(b.Conn(t)).ListImages(context.Background()); err == nil {
+		t.Errorf("ListImages without machined = %v, want an error", got)
+	}
+}
+
+func TestRemoveImage(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		name string
+		fail *dbus.Error
+		is   error
+		left []string
+	}{
+		{desc: "removed", name: "old", left: []string{"keep"}},
+		{desc: "unknown", name: "ghost", is: machined.ErrNoSuchImage, left: []string{"old", "keep"}},
+		{desc: "refused", name: "old", fail: dbus.NewError("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", []any{"no"}),
+			is: machined.ErrAccessDenied, left: []string{"old", "keep"}},
+		// nspawn holds a lock on the image of a running machine.
+		{desc: "in use", name: "old", fail: dbus.NewError("System.Error.EBUSY", []any{"Device or resource busy"}),
+			is: machined.ErrBusy, left: []string{"old", "keep"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, fake, m, _ := setup(t)
+			fake.AddImage(bustest.Image{Name: "old"})
+			fake.AddImage(bustest.Image{Name: "keep"})
+			fake.FailRemoveImage(tc.fail)
+
+			err := m.RemoveImage(context.Background(), tc.name)
+			if (err == nil) != (tc.is == nil) || (tc.is != nil && !errors.Is(err, tc.is)) {
+				t.Errorf("RemoveImage(%q) = %v, want %v", tc.name, err, tc.is)
+			}
+			if err != nil && !strings.Contains(err.Error(), `remove image "`+tc.name+`"`) {
+				t.Errorf("error %q does not name the operation and image", err)
+			}
+			// An administrator's password may be asked for.
+			if calls := fake.RemovedImages(); len(calls) != 1 || !calls[0].Interactive || calls[0].Name != tc.name {
+				t.Errorf("RemoveImage calls = %+v, want one interactive call for %q", calls, tc.name)
+			}
+			if names := fake.ImageNames(); !slices.Equal(names, tc.left) {
+				t.Errorf("images left = %v, want %v", names, tc.left)
+			}
+		})
 	}
 }

@@ -411,10 +411,27 @@ func iconManifest(dataHome string) string {
 // has installed an icon of it below dataHome/icons, as its manifest says
 // and the file is still there; else GenericIcon.
 func Icon(dataHome, app string) string {
+	if len(InstalledIcons(dataHome, app)) > 0 {
+		return IconName(app)
+	}
+	return GenericIcon
+}
+
+// InstalledIcon is one icon file of an app that sync installed.
+type InstalledIcon struct {
+	Path    string // below dataHome/icons
+	SizeDir string // "48x48", "scalable"
+	Ext     string // "png", "svg" or "xpm"
+}
+
+// InstalledIcons are app's icons that sync installed below dataHome/icons,
+// as its manifest lists them, that are still there as regular files.
+func InstalledIcons(dataHome, app string) []InstalledIcon {
 	data, err := os.ReadFile(iconManifest(dataHome))
 	if err != nil {
-		return GenericIcon
+		return nil
 	}
+	var out []InstalledIcon
 	for _, line := range strings.Split(string(data), "\n") {
 		// "SHA256 hicolor/SIZE/apps/NAME.EXT", as entryFor names them.
 		_, rel, _ := strings.Cut(line, " ")
@@ -422,14 +439,16 @@ func Icon(dataHome, app string) string {
 		if len(parts) != 4 || parts[0] != "hicolor" || !iconSizeRE.MatchString(parts[1]) || parts[2] != "apps" {
 			continue
 		}
-		if ext, ok := strings.CutPrefix(parts[3], IconName(app)+"."); !ok || !iconExts[ext] {
+		ext, ok := strings.CutPrefix(parts[3], IconName(app)+".")
+		if !ok || !iconExts[ext] {
 			continue
 		}
-		if fi, err := os.Lstat(filepath.Join(dataHome, "icons", rel)); err == nil && fi.Mode().IsRegular() {
-			return IconName(app)
+		path := filepath.Join(dataHome, "icons", rel)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			out = append(out, InstalledIcon{Path: path, SizeDir: parts[1], Ext: ext})
 		}
 	}
-	return GenericIcon
+	return out
 }
 
 func definitionEntry(app config.App) desktopfiles.Entry {

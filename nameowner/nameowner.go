@@ -36,8 +36,7 @@ func New(name string) *Owner { return &Owner{name: name} }
 // the connection's signals to Update, from a channel registered before
 // Follow, so no change between the two is missed.
 func (o *Owner) Follow(ctx context.Context, conn *dbus.Conn) error {
-	err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender(busName), dbus.WithMatchInterface(busName),
-		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, o.name))
+	err := conn.AddMatchSignalContext(ctx, o.match()...)
 	if err != nil {
 		return fmt.Errorf("nameowner: follow %s: %w", o.name, err)
 	}
@@ -53,6 +52,20 @@ func (o *Owner) Follow(ctx context.Context, conn *dbus.Conn) error {
 		o.mu.Lock()
 		o.current = owner
 		o.mu.Unlock()
+	}
+	return nil
+}
+
+func (o *Owner) match() []dbus.MatchOption {
+	return []dbus.MatchOption{dbus.WithMatchSender(busName), dbus.WithMatchInterface(busName),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, o.name)}
+}
+
+// Unfollow removes the match rule Follow added, for a connection that
+// followed the name only for a while.
+func (o *Owner) Unfollow(conn *dbus.Conn) error {
+	if err := conn.RemoveMatchSignal(o.match()...); err != nil {
+		return fmt.Errorf("nameowner: unfollow %s: %w", o.name, err)
 	}
 	return nil
 }

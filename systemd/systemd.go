@@ -22,6 +22,9 @@ const (
 
 	errNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit"
 	errUnitExists = "org.freedesktop.systemd1.UnitExists"
+	errNoFile     = "org.freedesktop.DBus.Error.FileNotFound"
+	errAccessDn   = "org.freedesktop.DBus.Error.AccessDenied"
+	errInteract   = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 )
 
 // Sentinel errors for the D-Bus errors callers act on.
@@ -29,6 +32,11 @@ var (
 	ErrNoSuchUnit = errors.New("no such unit")
 	ErrUnitExists = errors.New("unit exists")
 	ErrJobFailed  = errors.New("job failed")
+	// ErrNoUnitFile: no unit file of that name (GetUnitFileState).
+	ErrNoUnitFile = errors.New("no such unit file")
+	// ErrAccessDenied: polkit said no (an administrator is needed and no
+	// agent asked for the password, or it was refused).
+	ErrAccessDenied = errors.New("access denied")
 )
 
 // Property is one unit property of StartTransientUnit.
@@ -70,14 +78,23 @@ type Manager struct {
 	conn *dbus.Conn
 
 	// owner is systemd's unique name: only its signals count.
-	owner   *nameowner.Owner
-	mu      sync.Mutex
-	jobs    map[dbus.ObjectPath]chan string // job -> result
+	owner *nameowner.Owner
+	mu    sync.Mutex
+	jobs  map[dbus.ObjectPath]chan string // job -> result
+	// followers are the channels of Follow (units.go).
+	followers []*follower
+	// early keeps the results of jobs nobody waits for yet while
+	// inflight calls that queue jobs are under way (units.go).
+	early    map[dbus.ObjectPath]string
+	inflight int
+	// watched are the units of WatchUnit (units.go).
+	watched map[string]bool
 }
 
 // New returns a Manager using conn (the system bus).
 func New(conn *dbus.Conn) *Manager {
-	return &Manager{conn: conn, owner: nameowner.New(busName), jobs: map[dbus.ObjectPath]chan string{}}
+	return &Manager{conn: conn, owner: nameowner.New(busName), jobs: map[dbus.ObjectPath]chan string{},
+		early: map[dbus.ObjectPath]string{}}
 }
 
 // Subscribe starts following jobs; StartTransientUnit needs it. Call it once. Signals count only when systemd sent
@@ -115,7 +132,12 @@ func (m *Manager) StopUnit(ctx context.Context, unit string) error {
 
 func (m *Manager) dispatch(ch chan *dbus.Signal) {
 	for sig := range ch {
-		if m.owner.Update(sig) || !m.owner.Is(sig.Sender) {
+		if m.owner.Update(sig) {
+			// systemd itself restarted (or went): what followers know is stale.
+			m.notify("")
+			continue
+		}
+		if !m.owner.Is(sig.Sender) {
 			continue
 		}
 		switch sig.Name {
@@ -130,10 +152,20 @@ func (m *Manager) dispatch(ch chan *dbus.Signal) {
 			if c, ok := m.jobs[job]; ok {
 				c <- result
 				delete(m.jobs, job)
+			} else if m.inflight > 0 {
+				m.early[job] = result
 			}
 			m.mu.Unlock()
+			m.notify(unit)
+		case managerIf + ".UnitFilesChanged", managerIf + ".Reloading":
+			m.notify("")
+		case propsIf + ".PropertiesChanged":
+			if unit := unitOfPath(sig.Path); unit != "" {
+				m.notify(unit)
+			}
 		}
 	}
+	m.closeFollowers()
 }
 
 // StartTransientUnit starts a transient unit (mode "fail") and waits for its
@@ -186,6 +218,10 @@ func mapError(err error) error {
 			return fmt.Errorf("%w: %w", ErrNoSuchUnit, err)
 		case errUnitExists:
 			return fmt.Errorf("%w: %w", ErrUnitExists, err)
+		case errNoFile:
+			return fmt.Errorf("%w: %w", ErrNoUnitFile, err)
+		case errAccessDn, errInteract:
+			return fmt.Errorf("%w: %w", ErrAccessDenied, err)
 		}
 	}
 	return err

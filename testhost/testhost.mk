@@ -13,7 +13,7 @@ SUITE ?= $(or $(TESTHOST_SUITE),bookworm)
 export TESTHOST_SUITE := $(SUITE)
 E2E_SUITES ?= trixie bookworm
 
-.PHONY: host-deps testhost testhost-stop e2e e2e-all test demo bench bench-sync bench-tray
+.PHONY: host-deps testhost testhost-stop e2e e2e-all test demo bench bench-sync bench-tray bench-machines
 
 host-deps:
 	@testhost/host-deps
@@ -55,3 +55,9 @@ bench-tray: testhost
 	CGO_ENABLED=0 go build -o build/baretray ./bench/baretray
 	install -m 0755 build/baretray "$$(. testhost/lib.sh && echo "$$TESTHOST_ROOT")/usr/local/bin/baretray"
 	testhost/run -- bash -s 5 < bench/tray.sh
+
+# The bootable image tiny from the tray's Start against machinectl start, and
+# 20 machines enabled at boot (reboots the test host; docs/benchmarks.md).
+bench-machines: testhost
+	go test -tags e2e -count=1 -run '^$$' -bench TinyBoot -benchtime 10x ./e2e/
+	bench/machines-at-boot.sh 20

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/machines"
 )
 
 // within bounds every wait for the tray; the waits end as soon as the
@@ -336,7 +337,7 @@ func (l *logRecorder) count(s string) int {
 }
 
 // without leaves a fake service off the test's system bus.
-type without struct{ launcher, machined, polkit, notifications bool }
+type without struct{ launcher, machined, polkit, notifications, systemd bool }
 
 // env is a tray on private system and session buses with fake services.
 type env struct {
@@ -345,6 +346,7 @@ type env struct {
 	sess     *bustest.Bus
 	launcher *bustest.Launcher      // nil when left off
 	machined *bustest.Machined      // nil when left off
+	systemd  *bustest.Systemd       // nil when left off
 	polkit   *bustest.Polkit        // nil when left off
 	notes    *bustest.Notifications // nil when left off
 	log      *logRecorder
@@ -377,6 +379,9 @@ func newEnv(t *testing.T, w without) *env {
 	if !w.machined {
 		e.machined = bustest.NewMachined(t, e.sys.Conn(t))
 	}
+	if !w.systemd {
+		e.systemd = bustest.NewSystemd(t, e.sys.Conn(t))
+	}
 	if !w.polkit {
 		e.polkit = bustest.NewPolkit(t, e.sys.Conn(t))
 		e.polkit.Answer(launcher.ActionLaunch, bustest.PolkitAnswer{Authorized: true})
@@ -394,6 +399,12 @@ func newEnv(t *testing.T, w without) *env {
 		AutostartDir: filepath.Join(e.tmp, "autostart"),
 		Self:         "/usr/bin/nspawn-tray",
 		Log:          slog.New(e.log),
+		adjustBoot: func(m *machines.Manager) {
+			m.SettingsDirs = []string{filepath.Join(e.tmp, "nspawn")}
+			m.Journal = func(context.Context, string, int) ([]string, error) {
+				return []string{"Mar 14 12:00:00 host systemd-nspawn[1]: tiny: up"}, nil
+			}
+		},
 	}
 	if err := os.Mkdir(e.opts.AppsDir, 0o755); err != nil {
 		t.Fatal(err)

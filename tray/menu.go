@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"bytes"
 	"sync"
 	"time"
 )
@@ -218,7 +219,8 @@ func sameKind(n *menuNode, it Item) bool {
 
 // sameLook reports whether a and b, both without children, draw the same.
 func sameLook(a, b Item) bool {
-	return a.Label == b.Label && a.Tooltip == b.Tooltip && a.Disabled == b.Disabled && a.Checked == b.Checked
+	return a.Label == b.Label && a.Tooltip == b.Tooltip && a.Disabled == b.Disabled && a.Checked == b.Checked &&
+		bytes.Equal(a.Icon, b.Icon)
 }
 
 // bare is it without its children.

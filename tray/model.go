@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nspawn-tray/nspawn-tray/machines"
 	"github.com/nspawn-tray/nspawn-tray/paths"
 )
 
@@ -27,6 +28,12 @@ type App struct {
 	// Short is Problem in a few words for the label; "" takes the start
 	// of Problem.
 	Short string
+	// Icon is the PNG of the app's own icon, shown beside its entry; nil
+	// for none.
+	Icon []byte
+	// Image is the image it runs in: images of apps are not offered as
+	// machines to boot (see machinesSection).
+	Image string
 }
 
 // Machine is a running machine. App is empty for machines nspawn-tray did
@@ -64,6 +71,12 @@ type State struct {
 	// Offers are the apps the images offer without a definition yet: the
 	// "Add app" submenu (an administrator's password adds one).
 	Offers []Offer
+	// Bootable are machined's images as machines, for the Machines
+	// section; BootAuth is whether this user may start and stop them,
+	// EnableAuth whether they may make them start at boot.
+	Bootable   []machines.Machine
+	BootAuth   Auth
+	EnableAuth Auth
 }
 
 // Offer is an app an image offers: one of its desktop entries.
@@ -72,8 +85,10 @@ type Offer struct {
 }
 
 // Item is one menu entry. ID says what a click does: "launch:APP",
-// "stop:MACHINE", "log:MACHINE", "add:IMAGE/DESKTOP-FILE", "autostart",
-// "sync", "quit"; "" for labels, separators and submenus.
+// "stop:MACHINE", "log:MACHINE", "add:IMAGE/DESKTOP-FILE",
+// "boot-start:IMAGE", "boot-stop:IMAGE", "boot-enable:IMAGE" (a check
+// item: a click turns it over), "boot-status:IMAGE", "autostart", "sync",
+// "quit"; "" for labels, separators and submenus.
 type Item struct {
 	ID string
 	// Key names the entry across menus, for the items without an ID
@@ -86,6 +101,9 @@ type Item struct {
 	Checkbox  bool
 	Checked   bool
 	Children  []Item
+	// Icon is a PNG shown beside the label (dbusmenu's icon-data); nil
+	// for none.
+	Icon []byte
 }
 
 // key is what identifies it among the menus Build makes: its ID, or its
@@ -178,10 +196,30 @@ func Build(apps []App, machines []Machine, st State, now time.Time) []Item {
 		m = append(m, addApps(st.Offers))
 	}
 
+	boot := machinesSection(apps, st, now)
+	if len(boot) > 0 {
+		// A machine of the Machines section is not listed again under
+		// Running: its entry there has its own Stop.
+		shown := map[string]bool{}
+		for _, it := range boot {
+			if name, ok := strings.CutPrefix(it.Key, "boot:"); ok {
+				shown[name] = true
+			}
+		}
+		machines = slices.DeleteFunc(slices.Clone(machines), func(mc Machine) bool { return mc.App == "" && shown[mc.Name] })
+	}
+
 	m = append(m, Item{Key: "apps-end", Separator: true}, label("running", "Running"))
 	m = append(m, running(apps, machines, now)...)
 
-	m = append(m, Item{Key: "running-end", Separator: true},
+	if len(boot) > 0 {
+		m = append(m, Item{Key: "running-end", Separator: true})
+		m = append(m, boot...)
+		m = append(m, Item{Key: "machines-end", Separator: true})
+	} else {
+		m = append(m, Item{Key: "running-end", Separator: true})
+	}
+	m = append(m,
 		Item{ID: "autostart", Label: "Start on login", Checkbox: true, Checked: st.Autostart},
 		Item{ID: "sync", Label: "Refresh desktop entries"},
 		Item{ID: "quit", Label: "Quit"})
@@ -213,6 +251,7 @@ func addApps(offers []Offer) Item {
 // appItem is the entry that launches a.
 func appItem(a App, st State) Item {
 	it := Item{ID: "launch:" + a.ID, Label: ellipsize(a.Name), Tooltip: "Start " + a.Name}
+	it.Icon = a.Icon
 	if a.Problem != "" {
 		// Not clickable: the daemon would refuse. The label says why in
 		// short, the tooltip in full.

@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"bytes"
 	"context"
 	"strings"
 
@@ -85,6 +86,9 @@ func (s *systrayShell) add(parent menuItem, it Item, click func()) menuItem {
 	if it.Disabled {
 		mi.Disable()
 	}
+	if it.Icon != nil {
+		mi.SetIcon(it.Icon)
+	}
 	if click != nil {
 		go func(ch chan struct{}) {
 			// Remove closes the channel: a closed channel would fire
@@ -121,6 +125,9 @@ func (e *sysEntry) set(it Item) {
 		} else {
 			e.mi.Enable()
 		}
+	}
+	if !bytes.Equal(it.Icon, e.it.Icon) {
+		e.mi.SetIcon(it.Icon)
 	}
 	if it.Checked != e.it.Checked {
 		if it.Checked {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image/color"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,6 +100,7 @@ type node struct {
 	Toggle   string // "checkmark" for a checkbox
 	Checked  bool
 	Sep      bool
+	Icon     []byte // icon-data
 	Children []node
 }
 
@@ -162,6 +165,7 @@ func parseNode(id int32, props map[string]dbus.Variant, kids []dbus.Variant) (no
 	}
 	typ, _ := props["type"].Value().(string)
 	n.Sep = typ == "separator"
+	n.Icon, _ = props["icon-data"].Value().([]byte)
 	for _, k := range kids {
 		f, ok := k.Value().([]any)
 		if !ok || len(f) != 3 {
@@ -231,6 +235,10 @@ func TestSystrayServesMenuIconAndClicks(t *testing.T) {
 	e.writeApp(t, "myapp", "name = \"My_App\"\nimage = \"probe\"\nexec = [\"/bin/true\"]\n")
 	var syncs atomic.Int32
 	e.opts.Sync = func(context.Context) (string, error) { return fmt.Sprintf("sync %d", syncs.Add(1)), nil }
+	// XEyes has an icon synced: its entry carries it as icon-data.
+	e.opts.DataHome = filepath.Join(e.tmp, "data")
+	xeyesIcon := testPNG(t, 16, color.RGBA{0xd9, 0x46, 0xef, 255})
+	installIcon(t, e.opts.DataHome, "xeyes", "16x16", "png", xeyesIcon)
 	panel := e.sess.Conn(t)
 	w := newWatcher(t, panel)
 	e.launch(t, func(ctx context.Context) error { return Run(ctx, e.opts) })
@@ -395,6 +403,12 @@ func TestSystrayServesMenuIconAndClicks(t *testing.T) {
 	}
 	if x, _ := m.find("XEyes"); !x.Enabled {
 		t.Errorf("XEyes is disabled:\n%s", m)
+	}
+	if x, _ := m.find("XEyes"); !bytes.Equal(x.Icon, xeyesIcon) {
+		t.Errorf("XEyes's icon-data is %d bytes, want its synced icon's %d", len(x.Icon), len(xeyesIcon))
+	}
+	if a, _ := m.find("My__App"); a.Icon != nil {
+		t.Errorf("My_App, without an icon, has %d bytes of icon-data", len(a.Icon))
 	}
 	if a, _ := m.find("Start on login"); a.Toggle != "checkmark" || a.Checked {
 		t.Errorf("Start on login: %+v", a)

@@ -22,9 +22,11 @@ import (
 	"github.com/nspawn-tray/nspawn-tray/icons"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machined"
+	"github.com/nspawn-tray/nspawn-tray/machines"
 	"github.com/nspawn-tray/nspawn-tray/menusync"
 	"github.com/nspawn-tray/nspawn-tray/notify"
 	"github.com/nspawn-tray/nspawn-tray/polkit"
+	"github.com/nspawn-tray/nspawn-tray/systemd"
 )
 
 const watcherName = "org.kde.StatusNotifierWatcher"
@@ -41,6 +43,12 @@ type Options struct {
 	// it did in a few words ("3 apps, 1 entry written").
 	Sync func(ctx context.Context) (summary string, err error)
 	Log  *slog.Logger
+	// DataHome is $XDG_DATA_HOME, where sync installs the apps' icons
+	// that their entries show; "" for no icons.
+	DataHome string
+
+	// adjustBoot lets tests point the machines' files elsewhere.
+	adjustBoot func(*machines.Manager)
 }
 
 // Tray is the running applet.
@@ -54,10 +62,15 @@ type Tray struct {
 	sys, sess *dbus.Conn
 	client    *launcher.Client
 	machines  *machined.Manager
-	notifier  *notify.Notifier
-	auth      *polkit.Authority
-	ui        shell
-	menu      *menuTree
+	// sysd is systemd's own connection (its Manager takes the signals),
+	// for the Machines section (boot.go).
+	sysd     *dbus.Conn
+	units    *systemd.Manager
+	boot     *machines.Manager
+	notifier *notify.Notifier
+	auth     *polkit.Authority
+	ui       shell
+	menu     *menuTree
 
 	// syncMu runs one desktop entry sync at a time: a startup sync, an
 	// apps.d change and a click can come together.
@@ -67,6 +80,15 @@ type Tray struct {
 	offers  []Offer
 	running []Machine
 	state   State
+	// bootable are the Machines section's machines; failed the ones whose
+	// failure was told (until they leave that state), stopping the ones the
+	// user stopped (their end is no failure to tell).
+	bootable []machines.Machine
+	failed   map[string]bool
+	stopping map[string]bool
+	// bootOK: systemd answered Subscribe, so the Machines section works.
+	bootOK   bool
+	bootKick chan struct{}
 	// cats caches the apps' main categories (MainCategory), by app ID,
 	// until apps.d changes or the user refreshes. Only the loop reads and
 	// fills the map.
@@ -97,7 +119,8 @@ func run(ctx context.Context, opts Options, ui shell) error {
 
 // open connects the tray to the system and session buses.
 func open(opts Options, ui shell) (*Tray, error) {
-	t := &Tray{opts: opts, log: opts.Log, ui: ui, kick: make(chan struct{}, 1)}
+	t := &Tray{opts: opts, log: opts.Log, ui: ui, kick: make(chan struct{}, 1), bootKick: make(chan struct{}, 1),
+		failed: map[string]bool{}, stopping: map[string]bool{}}
 	t.menu = newMenuTree(ui, t.act)
 	var err error
 	if t.sys, err = dbus.ConnectSystemBus(); err != nil {
@@ -107,9 +130,19 @@ func open(opts Options, ui shell) (*Tray, error) {
 		t.sys.Close()
 		return nil, fmt.Errorf("tray: session bus: %w", err)
 	}
+	if t.sysd, err = dbus.ConnectSystemBus(); err != nil {
+		t.sys.Close()
+		t.sess.Close()
+		return nil, fmt.Errorf("tray: system bus: %w", err)
+	}
 	t.client = launcher.NewClient(t.sys)
 	t.machines = machined.New(t.sys)
 	t.auth = polkit.New(t.sys)
+	t.units = systemd.New(t.sysd)
+	t.boot = machines.New(t.units, t.machines)
+	if opts.adjustBoot != nil {
+		opts.adjustBoot(t.boot)
+	}
 	t.notifier = notify.New(t.sess, "nspawn-tray", "nspawn-tray")
 	return t, nil
 }
@@ -117,6 +150,7 @@ func open(opts Options, ui shell) (*Tray, error) {
 func (t *Tray) close() {
 	t.sess.Close()
 	t.sys.Close()
+	t.sysd.Close()
 }
 
 // run shows the tray until ctx ends or Quit is clicked.
@@ -127,7 +161,7 @@ func (t *Tray) run(ctx context.Context) {
 		<-ctx.Done()
 		t.ui.quit()
 	}()
-	t.ui.run(func() { t.onReady(ctx) }, t.refreshAutostart, cancel)
+	t.ui.run(func() { t.onReady(ctx) }, t.opened, cancel)
 }
 
 // onReady must return fast: the item registers with the host after it.
@@ -149,6 +183,7 @@ func (t *Tray) loop(ctx context.Context) {
 		t.log.Error("cannot follow machined; the menu will not update by itself", "err", err)
 	}
 	appsChanged, autostartChanged := t.watch(ctx)
+	unitsChanged := t.followUnits(ctx)
 	t.refreshAll(ctx)
 	go t.sync(ctx, false)
 	// Only the "how long it has run" labels age; machines and apps come by
@@ -168,6 +203,17 @@ func (t *Tray) loop(ctx context.Context) {
 				continue
 			}
 			t.refreshMachines(ctx)
+			t.refreshBootable(ctx)
+			t.render()
+		case _, ok := <-unitsChanged:
+			if !ok {
+				unitsChanged = nil
+				continue
+			}
+			t.refreshBootable(ctx)
+			t.render()
+		case <-t.bootKick:
+			t.refreshBootable(ctx)
 			t.render()
 		case <-appsChanged:
 			t.forgetCategories()
@@ -178,6 +224,8 @@ func (t *Tray) loop(ctx context.Context) {
 		case <-t.kick:
 			t.refreshAll(ctx)
 		case <-ages.C:
+			// The menu is redrawn: the machines' numbers with it.
+			t.refreshBootable(ctx)
 			t.render()
 		}
 	}
@@ -187,6 +235,7 @@ func (t *Tray) refreshAll(ctx context.Context) {
 	t.refreshApps(ctx)
 	t.refreshState(ctx)
 	t.refreshMachines(ctx)
+	t.refreshBootable(ctx)
 	t.render()
 }
 
@@ -205,7 +254,7 @@ func (t *Tray) refreshApps(ctx context.Context) {
 	at := map[string]int{}
 	for _, d := range defs {
 		at[d.ID] = len(apps)
-		apps = append(apps, App{ID: d.ID, Name: names[d.ID]})
+		apps = append(apps, App{ID: d.ID, Name: names[d.ID], Image: d.Image})
 	}
 	for _, d := range invalid {
 		if config.ValidID(d.ID) != nil {
@@ -236,6 +285,7 @@ func (t *Tray) refreshApps(ctx context.Context) {
 			apps = append(apps, App{ID: s.ID, Name: name, Problem: s.Problem})
 		}
 	}
+	t.addIcons(apps)
 	if len(apps) > maxFlatApps {
 		t.categorize(ctx, apps)
 	}
@@ -329,6 +379,7 @@ func (t *Tray) refreshState(ctx context.Context) {
 			st.Auth = AuthNo
 		}
 	}
+	st.BootAuth, st.EnableAuth = t.bootAuth(ctx)
 	t.mu.Lock()
 	t.state = st
 	t.mu.Unlock()
@@ -372,6 +423,7 @@ func (t *Tray) render() {
 	t.mu.Lock()
 	st := t.state
 	st.Offers = t.offers
+	st.Bootable = t.bootable
 	items := Build(t.apps, t.running, st, time.Now())
 	running := len(t.running)
 	t.mu.Unlock()
@@ -413,6 +465,8 @@ func (t *Tray) act(id string) {
 		}
 	case "log":
 		t.showLog(ctx, arg)
+	case "boot-start", "boot-stop", "boot-enable", "boot-status":
+		t.bootAct(ctx, verb, arg)
 	case "add":
 		t.addApp(ctx, arg)
 	case "autostart":
@@ -497,6 +551,8 @@ func (t *Tray) sync(ctx context.Context, report bool) {
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
 	summary, err := t.opts.Sync(ctx)
+	// The icons it installed show in the menu.
+	t.poke()
 	switch {
 	case err != nil:
 		t.fail(ctx, "Could not refresh the desktop entries", err)

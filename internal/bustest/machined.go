@@ -31,14 +31,17 @@ type Terminate struct {
 }
 
 // Machined fakes org.freedesktop.machine1: ListMachines (with ".host"),
-// GetMachine, the machines' properties, TerminateMachine, and the
-// MachineNew/MachineRemoved signals.
+// GetMachine, the machines' properties, TerminateMachine, the
+// MachineNew/MachineRemoved signals, and ListImages and RemoveImage
+// (images.go).
 type Machined struct {
 	conn         *dbus.Conn
 	mu           sync.Mutex
 	machines     []Machine
 	terminateErr *dbus.Error
 	rec          recorder[Terminate]
+	images       machinedImages  // images.go
+	running      machinedRunning // running.go
 }
 
 // NewMachined exports the fake on conn as org.freedesktop.machine1.

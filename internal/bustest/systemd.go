@@ -29,6 +29,13 @@ type Unit struct {
 	ExecMainStatus int32
 	// Refs counts AddRef=true less Unref calls.
 	Refs int
+	// Result, the numbers and the cgroup are what UnitStatus reads
+	// (unitfiles.go); the numbers are NoValue unless SetStats set them.
+	Result                      string
+	MemoryCurrent, CPUUsageNSec uint64
+	TasksCurrent                uint64
+	ControlGroup                string
+	ActiveEnter, InactiveEnter  uint64
 }
 
 // Argv is the argv of the first command of an Exec* property (ExecStart,
@@ -58,6 +65,7 @@ type Systemd struct {
 	stopped recorder[string]
 	unrefs  recorder[string]
 	subs    recorder[string]
+	files   unitFiles // unitfiles.go
 }
 
 // NewSystemd exports the fake on conn as org.freedesktop.systemd1.
@@ -253,9 +261,12 @@ func (m systemdManager) StartTransientUnit(name, mode string, props []property, 
 	return s.job(name, result), nil
 }
 
-func (m systemdManager) StopUnit(name, mode string) (dbus.ObjectPath, *dbus.Error) {
+func (m systemdManager) StopUnit(msg dbus.Message, name, mode string) (dbus.ObjectPath, *dbus.Error) {
 	s := m.s
 	s.stopped.add(name)
+	if err := s.called(msg, "StopUnit", name); err != nil {
+		return "", err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.units[name]

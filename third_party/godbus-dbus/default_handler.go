@@ -39,8 +39,25 @@ type defaultHandler struct {
 }
 
 func (h *defaultHandler) PathExists(path ObjectPath) bool {
+	h.RLock()
+	defer h.RUnlock()
 	_, ok := h.objects[path]
 	return ok
+}
+
+// objectFor returns the object at path, adding an empty one if there is
+// none, in one step: two Exports of a new path from two goroutines each
+// added their own object and one of them lost its interface.
+// (nspawn-tray patch; upstream godbus/dbus#340 is the same fix.)
+func (h *defaultHandler) objectFor(path ObjectPath) *exportedObj {
+	h.Lock()
+	defer h.Unlock()
+	obj, ok := h.objects[path]
+	if !ok {
+		obj = newExportedObject()
+		h.objects[path] = obj
+	}
+	return obj
 }
 
 func (h *defaultHandler) introspectPath(path ObjectPath) string {

@@ -363,11 +363,16 @@ func (conn *Conn) exportMethodTable(methods map[string]any, path ObjectPath, ifa
 }
 
 func (conn *Conn) unexport(h *defaultHandler, path ObjectPath, iface string) error {
-	if h.PathExists(path) {
-		obj := h.objects[path]
+	// Under the handler's lock, like objectFor (nspawn-tray patch).
+	h.Lock()
+	defer h.Unlock()
+	if obj, ok := h.objects[path]; ok {
 		obj.DeleteInterface(iface)
-		if len(obj.interfaces) == 0 {
-			h.DeleteObject(path)
+		obj.mu.RLock()
+		empty := len(obj.interfaces) == 0
+		obj.mu.RUnlock()
+		if empty {
+			delete(h.objects, path)
 		}
 	}
 	return nil
@@ -391,19 +396,12 @@ func (conn *Conn) export(methods map[string]reflect.Value, path ObjectPath, ifac
 		return conn.unexport(h, path, iface)
 	}
 
-	// If this is the first handler for this path, make a new map to hold all
-	// handlers for this path.
-	if !h.PathExists(path) {
-		h.AddObject(path, newExportedObject())
-	}
-
 	exportedMethods := make(map[string]Method)
 	for name, method := range methods {
 		exportedMethods[name] = exportedMethod{method}
 	}
 
-	// Finally, save this handler
-	obj := h.objects[path]
+	obj := h.objectFor(path)
 	obj.AddInterface(iface, newExportedIntf(exportedMethods, includeSubtree))
 
 	return nil

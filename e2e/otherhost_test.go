@@ -1,0 +1,184 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// otherHost is a test host of its own beside the shared one: booted by
+// testhost/up from the same cached tree, with its own TESTHOST_STATE, in a
+// cgroup of its own (two nspawn'd systemds in one cgroup would share their
+// cgroup trees). A test that changes the system itself (installs and
+// purges the package) does it there, so the shared host, which other tests
+// use meanwhile, never loses its nspawn-tray.
+type otherHost struct {
+	state string // its TESTHOST_STATE
+	root  string // its tree, as seen from here
+	dir   string // the directory of its tree, console log and pid file
+}
+
+func (h *otherHost) env() []string { return append(os.Environ(), "TESTHOST_STATE="+h.state) }
+
+// script runs one of testhost's scripts for this host.
+func (h *otherHost) script(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(repoRoot(t), "testhost", name), args...)
+	cmd.Env = h.env()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// run runs argv in the host as user, like inHost in the shared one.
+func (h *otherHost) run(t testing.TB, user, stdin string, argv ...string) result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(repoRoot(t), "testhost", "run"), append([]string{"--user", user, "--"}, argv...)...)
+	cmd.Env = h.env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("testhost/run %v: %v", argv, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func (h *otherHost) mustRun(t testing.TB, user string, argv ...string) string {
+	t.Helper()
+	r := h.run(t, user, "", argv...)
+	if r.code != 0 {
+		t.Fatalf("%s: %q exited %d\nstdout: %s\nstderr: %s", user, argv, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// sh runs a shell script as user and fails the test unless it exits 0.
+// The script goes on stdin: systemd-run would expand "$" in arguments.
+func (h *otherHost) sh(t testing.TB, user, script string) string {
+	t.Helper()
+	r := h.run(t, user, script, "bash", "-s")
+	if r.code != 0 {
+		t.Fatalf("%s: script exited %d\n%s\nstdout: %s\nstderr: %s", user, r.code, script, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+func (h *otherHost) screenshot(t testing.TB) image.Image {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "shot.png")
+	if out, err := h.script(t, "screenshot", file); err != nil {
+		t.Fatalf("testhost/screenshot: %v\n%s", err, out)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// bootOtherHost brings up a host with TESTHOST_STATE=state, stopped and
+// removed when the test ends (its tree is kept when the test failed).
+func bootOtherHost(t *testing.T, state string) *otherHost {
+	t.Helper()
+	h := &otherHost{state: state}
+	// lib.sh says where the tree of that state is (for the suite asked for).
+	cmd := exec.Command("bash", "-c", `. "$1/testhost/lib.sh" && echo "$TESTHOST_ROOT"`, "lib", repoRoot(t))
+	cmd.Env = h.env()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("testhost/lib.sh: %v", err)
+	}
+	h.root = strings.TrimSpace(string(out))
+	h.dir = filepath.Dir(h.root)
+	// A leftover of a run that crashed holds the tree.
+	h.script(t, "stop")
+
+	cgroups, err := ownCgroups(filepath.Base(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command("sh", "-c", `for d in "$@"; do mkdir -p "$d" && echo $$ > "$d/cgroup.procs" || exit 1; done
+exec "$TESTHOST_UP"`, "up")
+	up.Args = append(up.Args, cgroups...)
+	up.Env = append(h.env(), "TESTHOST_UP="+filepath.Join(repoRoot(t), "testhost", "up"))
+	t.Cleanup(func() {
+		h.script(t, "stop")
+		for _, d := range cgroups {
+			exec.Command("find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";").Run()
+		}
+		if !t.Failed() {
+			os.RemoveAll(h.dir)
+		} else {
+			t.Logf("the host's tree and console log are kept in %s", h.dir)
+		}
+	})
+	if out, err := up.CombinedOutput(); err != nil {
+		t.Fatalf("testhost/up with TESTHOST_STATE=%s: %v\n%s", state, err, out)
+	}
+	return h
+}
+
+// ownCgroups are the cgroup directories, below this process's own, that a
+// host's systemd-nspawn runs in: in the unified hierarchy and in systemd's
+// named one, where they are mounted.
+func ownCgroups(name string) ([]string, error) {
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil, err
+	}
+	var unified, named string
+	for _, l := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) < 4:
+		case f[2] == "cgroup2" && unified == "":
+			unified = f[1]
+		case f[2] == "cgroup" && strings.Contains(","+f[3]+",", ",name=systemd,") && named == "":
+			named = f[1]
+		}
+	}
+	self, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	defer self.Close()
+	var dirs []string
+	sc := bufio.NewScanner(self)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "" && unified != "":
+			dirs = append(dirs, filepath.Join(unified, parts[2], name))
+		case parts[1] == "name=systemd" && named != "":
+			dirs = append(dirs, filepath.Join(named, parts[2], name))
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no cgroup hierarchy of systemd's mounted")
+	}
+	return dirs, sc.Err()
+}
