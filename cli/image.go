@@ -886,7 +886,7 @@ func failureReason(log []string) string {
 			"Importing '", "Pulling '", "Imported ", "Downloading ", "Downloaded ", "Got ",
 			"Exiting.", "Operation completed", "Acquired ", "Enqueued ", "Saving ", "Wrote ",
 			"Download of ", "Starting ", "Stripping ", "Unpacking ", "Settings file could not be retrieved",
-			"tar: Removing leading ",
+			"tar: Removing leading ", "Operating on image directory ",
 		}, func(p string) bool { return strings.HasPrefix(l, p) }) || strings.HasSuffix(l, ".nspawn failed with code 404.") {
 			continue
 		}
