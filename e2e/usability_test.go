@@ -412,11 +412,7 @@ func TestShareGivesTheAppTheUsersDownloads(t *testing.T) {
 // links to the desktop's portal (here a stand-in that records them); a
 // file: link, a path in the container, is refused.
 func TestXDGOpenReachesTheHostsPortal(t *testing.T) {
-	state := os.Getenv("TESTHOST_STATE")
-	if state == "" {
-		state = "/var/lib/nspawn-tray-testhost"
-	}
-	bin := filepath.Join(state, "root/usr/local/bin/e2e-fake-portal")
+	bin := filepath.Join(hostRoot(t, nil), "usr/local/bin/e2e-fake-portal")
 	build := exec.Command("go", "build", "-tags", "e2e", "-o", bin, "./fakeportal")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -50,6 +50,9 @@ trixie)
 	TESTHOST_RELEASE="Debian 13 (trixie)"
 	TESTHOST_SOUND=pipewire
 	TESTHOST_PACKAGES+=,pipewire,pipewire-pulse,wireplumber
+	# What e2e/package_test.go's host needs beyond the tree: on bookworm it
+	# downloads them with this machine's apt, whose sources are bookworm's.
+	TESTHOST_PACKAGES+=,bash-completion,zsh,fish,librsvg2-common
 	TESTHOST_SOUND_UNITS="pipewire.socket pipewire-pulse.socket wireplumber.service"
 	# systemd 257 wants the unified cgroup hierarchy; nspawn 252 on a host
 	# with the legacy or hybrid one gives it that only when asked.
