@@ -856,9 +856,12 @@ func (t transfer) end(e *Env, result string, err error, interrupted bool, source
 		return ExitStatus(130)
 	case sourceErr != nil && !errors.Is(sourceErr, syscall.EPIPE):
 		return fmt.Errorf("%s of %q stopped, nothing was imported: reading %s: %w", t.verb, t.name, t.src.desc, sourceErr)
-	case result == importd.ResultCanceled:
+	case result == importd.ResultCanceled && sourceErr == nil:
 		return fmt.Errorf("%s of %q was canceled by someone else (machinectl cancel-transfer)", t.verb, t.name)
 	}
+	// EPIPE: importd stopped reading, failing (a zstd file it cannot
+	// read), and our cancel may have reached it before its importer's exit
+	// did, which makes the result "canceled": its log says why all the same.
 	msg := fmt.Sprintf("%s of %q failed", t.verb, t.name)
 	if why := failureReason(log); why != "" {
 		msg += ": " + why

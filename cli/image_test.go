@@ -16,9 +16,11 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/nspawn-tray/nspawn-tray/importd"
 	"github.com/nspawn-tray/nspawn-tray/internal/bustest"
 	"github.com/nspawn-tray/nspawn-tray/launcher"
 	"github.com/nspawn-tray/nspawn-tray/machined"
+	"github.com/nspawn-tray/nspawn-tray/progress"
 )
 
 // imageBus is a private system bus with importd, machined and the
@@ -851,5 +853,25 @@ func TestFailureReason(t *testing.T) {
 		if got := failureReason(tc.log); got != tc.want {
 			t.Errorf("failureReason(%q) = %q, want %q", tc.log, got, tc.want)
 		}
+	}
+}
+
+// importd stopped reading the input (EPIPE) and failed; the cancel that
+// followed the broken pipe reached it before its importer's exit did, so
+// the result is "canceled" (seen with importd 257): the error is still
+// the transfer's own, not someone else's cancel.
+func TestImportEndAfterABrokenPipe(t *testing.T) {
+	var stderr strings.Builder
+	tr := transfer{verb: "import", name: "debian", src: &importSource{desc: "standard input", zstdPassed: true},
+		meter: progress.New(&stderr, progress.Options{Mode: progress.Quiet})}
+	err := tr.end(&Env{Stderr: &stderr}, importd.ResultCanceled, nil, false, syscall.EPIPE,
+		[]string{"tar: Archive is compressed. Use --zstd option", "tar failed with exit status 2.", "Exiting."})
+	if err == nil || !strings.Contains(err.Error(), "failed: tar: Archive is compressed. Use --zstd option") ||
+		strings.Contains(err.Error(), "someone else") {
+		t.Errorf("end = %v, want the transfer's log", err)
+	}
+	// Not ours: someone else's cancel.
+	if err := tr.end(&Env{Stderr: &stderr}, importd.ResultCanceled, nil, false, nil, nil); err == nil || !strings.Contains(err.Error(), "someone else") {
+		t.Errorf("end = %v, want someone else's cancel", err)
 	}
 }
