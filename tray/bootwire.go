@@ -141,7 +141,7 @@ func (t *Tray) bootAuth(ctx context.Context) (boot, enable Auth) {
 
 // inGroup reports whether this process counts as a member of group name
 // for polkit's subject.isInGroup. polkit 122 (Debian 12) reads the group
-// database; later ones (126, Debian 13) read the calling process's
+// database; polkit 126 (Debian 13) reads the calling process's
 // supplementary groups, which a session gets at login. Someone just added
 // to the group is a member for the first only until they log in again; one
 // just removed, for the second. Both must agree, so that the menu never
