@@ -900,6 +900,9 @@ func (t transfer) end(e *Env, result string, err error, interrupted bool, source
 	case result == importd.ResultCanceled && sourceErr == nil:
 		return fmt.Errorf("%s of %q was canceled by someone else (machinectl cancel-transfer)", t.verb, t.name)
 	}
+	// EPIPE: importd stopped reading, failing (a zstd file it cannot
+	// read), and our cancel may have reached it before its importer's exit
+	// did, which makes the result "canceled": its log says why all the same.
 	msg := fmt.Sprintf("%s of %q failed", t.verb, t.name)
 	if why := failureReason(log); why != "" {
 		msg += ": " + why
@@ -927,7 +930,7 @@ func failureReason(log []string) string {
 			"Importing '", "Pulling '", "Imported ", "Downloading ", "Downloaded ", "Got ",
 			"Exiting.", "Operation completed", "Acquired ", "Enqueued ", "Saving ", "Wrote ",
 			"Download of ", "Starting ", "Stripping ", "Unpacking ", "Settings file could not be retrieved",
-			"tar: Removing leading ",
+			"tar: Removing leading ", "Operating on image directory ",
 		}, func(p string) bool { return strings.HasPrefix(l, p) }) || strings.HasSuffix(l, ".nspawn failed with code 404.") {
 			continue
 		}

@@ -843,6 +843,10 @@ func TestFailureReason(t *testing.T) {
 		{[]string{"Importing 'x', saving as 'y'.", "Imported 10%.", "Exiting."}, ""},
 		{[]string{"a", "b", "c", "d", "Exiting."}, "b; c; d"},
 		{[]string{"  Image 'x' already exists.  "}, "Image 'x' already exists."},
+		// systemd 257's importd says where it works first.
+		{[]string{"Operating on image directory '/var/lib/machines'.", "Got 15% of http://h/x.tar.gz.",
+			"DOWNLOAD INVALID: Checksum of x.tar.gz file did not check out, file has been tampered with.", "Exiting."},
+			"DOWNLOAD INVALID: Checksum of x.tar.gz file did not check out, file has been tampered with."},
 		// GNU tar's notes on what it sanitized are not the error.
 		{[]string{"tar: Removing leading `../' from member names", "tar: ../x: Member name contains '..'", "tar: Removing leading `/' from member names",
 			"tar: Exiting with failure status due to previous errors", "tar failed with exit status 2.", "Exiting."},

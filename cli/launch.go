@@ -69,13 +69,22 @@ func launchFlags(fs *flag.FlagSet) Run {
 			i, o, r := dbus.UnixFD(os.Stdin.Fd()), dbus.UnixFD(out.Fd()), dbus.UnixFD(errf.Fd())
 			session.Wait, session.Stdin, session.Stdout, session.Stderr = true, &i, &o, &r
 		}
+		var sigs chan os.Signal
+		if *wait {
+			// From before the launch: a Ctrl-C while the daemon starts
+			// the app must stop it, not kill this process and leave the
+			// app running (holding this terminal, whose descriptors it got).
+			sigs = make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer signal.Stop(sigs)
+		}
 		return failed("launch "+app, withClient(func(c *launcher.Client) error {
 			machine, _, err := c.Launch(context.Background(), app, session)
 			switch {
 			case err != nil:
 				return didYouMean(err, app)
 			case *wait:
-				return foreground(e, c, machine)
+				return foreground(e, c, machine, sigs)
 			}
 			fmt.Fprintln(e.Stdout, machine)
 			return nil
@@ -85,11 +94,9 @@ func launchFlags(fs *flag.FlagSet) Run {
 
 // foreground waits for machine like a shell waits for a foreground job:
 // Ctrl-C (or the terminal going away, or SIGTERM) stops the app, and the
-// status is the app's. A second Ctrl-C stops waiting and says so.
-func foreground(e *Env, c *launcher.Client, machine string) error {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+// status is the app's. A second Ctrl-C stops waiting and says so. sigs
+// gets those signals (signal.Notify), since before the launch.
+func foreground(e *Env, c *launcher.Client, machine string, sigs <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {

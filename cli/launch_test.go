@@ -299,6 +299,37 @@ func TestLaunchWait(t *testing.T) {
 	}
 }
 
+// Ctrl-C while the daemon is still starting the app (it is listed
+// already, the reply is not here yet) stops it once the reply is: the
+// app, which holds the terminal, must not outlive the client.
+func TestLaunchWaitInterruptedWhileLaunching(t *testing.T) {
+	noDesktop(t)
+	l := fakeDaemon(t)
+	l.OnLaunch(func(bustest.LauncherCall) (string, int32, *dbus.Error) {
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+		time.Sleep(100 * time.Millisecond) // the signal is delivered before the reply
+		return "spotify-00000001", -1, nil
+	})
+	stopped := make(chan struct{})
+	l.OnStop(func(bustest.LauncherCall) *dbus.Error { close(stopped); return nil })
+	l.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
+		select {
+		case <-stopped:
+			return 137, nil
+		case <-time.After(10 * time.Second):
+			return 0, nil
+		}
+	})
+	stdout, stderr := tempFile(t, "stdout"), tempFile(t, "stderr")
+	code := Program{}.Run([]string{"launch", "--wait", "spotify"}, stdout, stderr)
+	if code != 130 || !slices.Contains(methods(l.Calls()), "Stop spotify-00000001") {
+		t.Errorf("code %d, calls %q; want 130 after a Stop", code, methods(l.Calls()))
+	}
+	if got, want := readFile(t, stderr.Name()), "nspawn-tray launch: stopping spotify-00000001\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+}
+
 // Ctrl-C on launch --wait stops the app, like a foreground program, and
 // the status is the app's; a second one stops waiting.
 func TestLaunchWaitInterrupted(t *testing.T) {

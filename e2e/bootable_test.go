@@ -83,6 +83,9 @@ func installRule(t testing.TB) {
 		t.Fatalf("install the rule: %s", r.stderr)
 	}
 	mustRun(t, "root", "usermod", "-aG", "nspawn-tray-machines", "alice")
+	// A member from her next login: newer polkit (Debian 13's) reads the
+	// calling process's groups, not the group database (tray/bootwire.go).
+	reloginAlice(t)
 	t.Cleanup(func() {
 		inHost(t, "root", "", "rm", "-f", rulePath)
 		inHost(t, "root", "", "gpasswd", "-d", "alice", "nspawn-tray-machines")

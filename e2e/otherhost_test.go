@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -97,88 +95,40 @@ func (h *otherHost) screenshot(t testing.TB) image.Image {
 	return img
 }
 
+// otherState is the TESTHOST_STATE of a second host called name: beside
+// the shared host's own state, so that checkouts testing with their own
+// TESTHOST_STATE never share one (and lib.sh appends the release, so the
+// two suites do not either).
+func otherState(name string) string {
+	state := os.Getenv("TESTHOST_STATE")
+	if state == "" {
+		state = "/var/lib/nspawn-tray-testhost" // lib.sh's default
+	}
+	return state + "-" + name
+}
+
 // bootOtherHost brings up a host with TESTHOST_STATE=state, stopped and
 // removed when the test ends (its tree is kept when the test failed).
 func bootOtherHost(t *testing.T, state string) *otherHost {
 	t.Helper()
 	h := &otherHost{state: state}
-	// lib.sh says where the tree of that state is (for the suite asked for).
-	cmd := exec.Command("bash", "-c", `. "$1/testhost/lib.sh" && echo "$TESTHOST_ROOT"`, "lib", repoRoot(t))
-	cmd.Env = h.env()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("testhost/lib.sh: %v", err)
-	}
-	h.root = strings.TrimSpace(string(out))
+	h.root = hostRoot(t, h.env())
 	h.dir = filepath.Dir(h.root)
 	// A leftover of a run that crashed holds the tree.
 	h.script(t, "stop")
 
-	cgroups, err := ownCgroups(filepath.Base(state))
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := exec.Command("sh", "-c", `for d in "$@"; do mkdir -p "$d" && echo $$ > "$d/cgroup.procs" || exit 1; done
-exec "$TESTHOST_UP"`, "up")
-	up.Args = append(up.Args, cgroups...)
-	up.Env = append(h.env(), "TESTHOST_UP="+filepath.Join(repoRoot(t), "testhost", "up"))
+	// testhost/up boots it in a cgroup of its own, named after its state
+	// dir, and testhost/stop removes that.
 	t.Cleanup(func() {
 		h.script(t, "stop")
-		for _, d := range cgroups {
-			exec.Command("find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";").Run()
-		}
 		if !t.Failed() {
 			os.RemoveAll(h.dir)
 		} else {
 			t.Logf("the host's tree and console log are kept in %s", h.dir)
 		}
 	})
-	if out, err := up.CombinedOutput(); err != nil {
+	if out, err := h.script(t, "up"); err != nil {
 		t.Fatalf("testhost/up with TESTHOST_STATE=%s: %v\n%s", state, err, out)
 	}
 	return h
-}
-
-// ownCgroups are the cgroup directories, below this process's own, that a
-// host's systemd-nspawn runs in: in the unified hierarchy and in systemd's
-// named one, where they are mounted.
-func ownCgroups(name string) ([]string, error) {
-	mounts, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return nil, err
-	}
-	var unified, named string
-	for _, l := range strings.Split(string(mounts), "\n") {
-		f := strings.Fields(l)
-		switch {
-		case len(f) < 4:
-		case f[2] == "cgroup2" && unified == "":
-			unified = f[1]
-		case f[2] == "cgroup" && strings.Contains(","+f[3]+",", ",name=systemd,") && named == "":
-			named = f[1]
-		}
-	}
-	self, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	defer self.Close()
-	var dirs []string
-	sc := bufio.NewScanner(self)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[0] == "0" && parts[1] == "" && unified != "":
-			dirs = append(dirs, filepath.Join(unified, parts[2], name))
-		case parts[1] == "name=systemd" && named != "":
-			dirs = append(dirs, filepath.Join(named, parts[2], name))
-		}
-	}
-	if len(dirs) == 0 {
-		return nil, fmt.Errorf("no cgroup hierarchy of systemd's mounted")
-	}
-	return dirs, sc.Err()
 }

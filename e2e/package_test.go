@@ -30,8 +30,6 @@ import (
 // a second install works, apt-get purge leaves no file of the package's,
 // and it installs again after that.
 
-const packageState = "/var/lib/nspawn-tray-e2e-package"
-
 // packageExtras are what the tests below need in the host that the test
 // host's tree does not have (yet): the shells' completion frameworks, and
 // the SVG loader GTK draws the tray's own icon with.
@@ -49,7 +47,7 @@ func TestPackage(t *testing.T) {
 		t.Skip("dpkg-deb not installed here")
 	}
 	deb := buildDeb(t)
-	h := bootOtherHost(t, packageState)
+	h := bootOtherHost(t, otherState("package"))
 	h.forgetCheckout(t)
 	h.installExtras(t, packageExtras...)
 	if err := copyFile(deb, filepath.Join(h.root, "var/tmp/e2e/nspawn-tray.deb")); err != nil {

@@ -25,7 +25,7 @@ func rawHostCan(t *testing.T, launch bool) {
 	r := atkSh(t, "root", `
 test -c /dev/loop-control || echo "no /dev/loop-control (the host's /dev has no loop devices)"
 command -v mkfs.ext4 >/dev/null || echo "no mkfs.ext4 (package e2fsprogs)"
-command -v systemd-repart >/dev/null || echo "no systemd-repart (package systemd)"
+command -v systemd-repart >/dev/null || echo "no systemd-repart (package systemd; its own package systemd-repart from Debian 13 on)"
 command -v systemd-dissect >/dev/null || echo "no systemd-dissect (package systemd)"
 if [ "$1" = launch ]; then test -S /run/udev/control || echo "no /run/udev/control (systemd-nspawn 252 --image needs udev's control socket)"; fi
 `, map[bool]string{true: "launch", false: "read"}[launch])

@@ -28,6 +28,48 @@ func repoRoot(t testing.TB) string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
+// hostRoot is the tree of the test host that env (nil: this process's)
+// selects, as seen from here.
+func hostRoot(t testing.TB, env []string) string {
+	t.Helper()
+	return libVar(t, env, "TESTHOST_ROOT")
+}
+
+// libVar is a setting of testhost/lib.sh, which derives them from
+// TESTHOST_SUITE and TESTHOST_STATE in env (nil: this process's).
+func libVar(t testing.TB, env []string, name string) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", `. "$1/testhost/lib.sh" && echo "${!2}"`, "lib", repoRoot(t), name)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("testhost/lib.sh: read %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// reloginAlice restarts alice's user manager, as logging out and in again
+// does, and waits for her desktop and sound server as testhost/up does: a
+// session's processes get their supplementary groups at login.
+func reloginAlice(t testing.TB) {
+	t.Helper()
+	mustRun(t, "root", "systemctl", "restart", "user@1000.service")
+	units := strings.Fields(libVar(t, nil, "TESTHOST_SOUND_UNITS"))
+	eventually(t, 30*time.Second, func() string {
+		args := append([]string{"systemctl", "--user", "is-active", "-q", "xvfb.service", "xfce4-panel.service"}, units...)
+		if r := inHost(t, "alice", "", args...); r.code != 0 {
+			return "alice's desktop units are not all active again"
+		}
+		if inHost(t, "alice", "", "busctl", "--user", "status", "org.kde.StatusNotifierWatcher").code != 0 {
+			return "no StatusNotifierWatcher (xfce4-panel's systray) again"
+		}
+		if !strings.Contains(inHost(t, "alice", "", "pactl", "info").stdout, "Default Sink: testhost_null") {
+			return "alice's sound server is not back with its null sink"
+		}
+		return ""
+	})
+}
+
 type result struct {
 	stdout, stderr string
 	code           int

@@ -433,11 +433,7 @@ func TestXDGOpenReachesTheHostsPortal(t *testing.T) {
 // to open to the file whose path it returns.
 func startFakePortal(t *testing.T) string {
 	t.Helper()
-	state := os.Getenv("TESTHOST_STATE")
-	if state == "" {
-		state = "/var/lib/nspawn-tray-testhost"
-	}
-	bin := filepath.Join(state, "root/usr/local/bin/e2e-fake-portal")
+	bin := filepath.Join(hostRoot(t, nil), "usr/local/bin/e2e-fake-portal")
 	build := exec.Command("go", "build", "-tags", "e2e", "-o", bin, "./fakeportal")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -10,11 +10,14 @@ import (
 
 // TestGolden replays sessions of PulseAudio's own tools (pactl info,
 // pacat, parec) as captured between them and a real server: PulseAudio
-// 16.1 and pipewire-pulse 0.3.65 of Debian 12, the clients with
-// enable-shm = no as in an app's container. testdata/*.frames hold each
-// frame read, in order, after a byte for its direction, C or S (AUTH's
-// cookie and the machine id zeroed). Every packet passes, as it was but for
-// AUTH's memfd flag and the dropped properties.
+// 16.1 and pipewire-pulse 0.3.65 of Debian 12, and pipewire-pulse 1.4.2 of
+// Debian 13 (pipewire-1.4-*, recorded in the Debian 13 test host with
+// testdata/capture, parec from a module-null-sink
+// media.class=Audio/Source/Virtual), the clients with enable-shm = no as
+// in an app's container. testdata/*.frames hold each frame read, in order,
+// after a byte for its direction, C or S (AUTH's cookie and the machine id
+// zeroed). Every packet passes, as it was but for AUTH's memfd flag and the
+// dropped properties.
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.frames")
 	if err != nil || len(files) == 0 {

@@ -239,3 +239,23 @@ func TestTrayWithoutSystemdHasNoMachinesSection(t *testing.T) {
 		t.Errorf("a Machines section without systemd:\n%s", m)
 	}
 }
+
+// Membership must hold for both ways polkit reads it: the group database
+// (polkit 122) and the process's supplementary groups (later polkit).
+func TestMemberBoth(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		db   []string
+		proc []int
+		want bool
+	}{
+		{"member since the last login", []string{"1000", "994"}, []int{1000, 994}, true},
+		{"added, not logged in again", []string{"1000", "994"}, []int{1000}, false},
+		{"removed, not logged in again", []string{"1000"}, []int{1000, 994}, false},
+		{"never", []string{"1000"}, []int{1000}, false},
+	} {
+		if got := memberBoth("994", c.db, c.proc); got != c.want {
+			t.Errorf("%s: memberBoth = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,19 +139,38 @@ func (t *Tray) bootAuth(ctx context.Context) (boot, enable Auth) {
 	return boot, enable
 }
 
-// inGroup reports whether the user is in group name, as the group database
-// says (polkit's subject.isInGroup reads the same).
+// inGroup reports whether this process counts as a member of group name
+// for polkit's subject.isInGroup. polkit 122 (Debian 12) reads the group
+// database; polkit 126 (Debian 13) reads the calling process's
+// supplementary groups, which a session gets at login. Someone just added
+// to the group is a member for the first only until they log in again; one
+// just removed, for the second. Both must agree, so that the menu never
+// offers what polkit would refuse.
 func inGroup(name string) bool {
-	u, err := user.Current()
-	if err != nil {
-		return false
-	}
 	g, err := user.LookupGroup(name)
 	if err != nil {
 		return false
 	}
-	ids, err := u.GroupIds()
-	return err == nil && slices.Contains(ids, g.Gid)
+	u, err := user.Current()
+	if err != nil {
+		return false
+	}
+	dbGroups, err := u.GroupIds()
+	if err != nil {
+		return false
+	}
+	procGroups, err := os.Getgroups()
+	if err != nil {
+		return false
+	}
+	return memberBoth(g.Gid, dbGroups, procGroups)
+}
+
+// memberBoth: gid is in the database's groups of the user and in the
+// process's.
+func memberBoth(gid string, dbGroups []string, procGroups []int) bool {
+	return slices.Contains(dbGroups, gid) &&
+		slices.ContainsFunc(procGroups, func(g int) bool { return strconv.Itoa(g) == gid })
 }
 
 // bootAct does what a click in the Machines section asks.
