@@ -15,7 +15,7 @@ import (
 const (
 	// nestedScreen is its initial size; the user can resize its window
 	// (-resizeable), and the app sees a RandR change.
-	nestedScreen = "1280x800"
+	nestedScreen = "1024x768"
 )
 
 // nestedDisplay is the nested server's display number, given the user's
