@@ -13,11 +13,11 @@ TESTHOST_SUITE=bookworm
 # Packages of the booted host. Later issues' tools (xdg-dbus-proxy, dex,
 # desktop-file-utils, gtk-launch, xdotool) are here already so the cached
 # tree does not have to be rebuilt for each of them.
-TESTHOST_PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,dbus-bin,libpam-systemd,systemd-container,polkitd,pulseaudio,pulseaudio-utils,xvfb,xauth,x11-utils,x11-apps,x11-xserver-utils,xdotool,xfce4-panel,xfconf,xfce4-notifyd,fonts-dejavu-core,xdg-dbus-proxy,desktop-file-utils,dex,libglib2.0-bin,libgtk-3-bin,busybox-static,procps,less,xserver-xephyr
+TESTHOST_PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,dbus-bin,libpam-systemd,systemd-container,polkitd,pulseaudio,pulseaudio-utils,xvfb,xauth,x11-utils,x11-apps,x11-xserver-utils,xdotool,xfce4-panel,xfconf,xfce4-notifyd,fonts-dejavu-core,xdg-dbus-proxy,desktop-file-utils,dex,libglib2.0-bin,libgtk-3-bin,busybox-static,procps,less,xserver-xephyr,weston
 
 # The xapps fixture image: X clients, a PulseAudio client, D-Bus tools and an
 # application (xterm) that ships its own .desktop file and icons.
-XAPPS_PACKAGES=x11-apps,x11-utils,pulseaudio-utils,dbus-bin,xterm,xdotool,socat
+XAPPS_PACKAGES=x11-apps,x11-utils,pulseaudio-utils,dbus-bin,xterm,xdotool,socat,weston
 
 die() { echo "testhost: $*" >&2; exit 1; }
 
