@@ -36,8 +36,9 @@ type App struct {
 	Exec  []string `toml:"exec"`
 	File  string   `toml:"-"`
 
-	// X11 is X11Host (bind the user's X socket and cookie) or X11None.
-	// Default X11Host.
+	// X11 is X11Host (bind the user's X socket and cookie), X11Nested (a
+	// nested X server of the app's own, shown on the user's display) or
+	// X11None. Default X11Host.
 	X11 string `toml:"x11"`
 	// Audio is what the app may do with the user's sound server, through
 	// a filter of its protocol: AudioPlayback, AudioFull (recording too) or
@@ -48,7 +49,8 @@ type App struct {
 	// bus at all. Default ["org.freedesktop.Notifications"].
 	DBus []string `toml:"dbus"`
 	// Network is NetworkHost (share the host network) or NetworkNone
-	// (private network namespace with only loopback). Default NetworkHost.
+	// (private network namespace with only loopback). Default NetworkHost,
+	// NetworkNone when X11 is X11Nested, which refuses NetworkHost.
 	Network string `toml:"network"`
 	// Home gives the app a persistent per-app home directory owned by the
 	// user. Default true.
@@ -121,7 +123,13 @@ func (a App) OwnedNames() []string {
 
 // Values of App.X11 and App.Network.
 const (
-	X11Host     = "host"
+	X11Host = "host"
+	// X11Nested: a nested X server (Xephyr) per instance, running as the
+	// user outside the container, its socket the only display the app
+	// gets. It needs NetworkNone: in the host's network namespace the
+	// app would reach the user's real X server through its abstract
+	// socket (@/tmp/.X11-unix/X0), which no bind can hide.
+	X11Nested   = "nested"
 	X11None     = "none"
 	NetworkHost = "host"
 	NetworkNone = "none"
@@ -531,13 +539,31 @@ func (a *App) checks() []check {
 		{"name", nil, func() []keyError { return one(ValidName(a.Name)) }},
 		{"image", nil, func() []keyError { return one(ValidImage(a.Image)) }},
 		{"exec", nil, func() []keyError { return one(ValidExec(a.Exec)) }},
-		{"x11", func() { a.X11 = X11Host }, func() []keyError { return one(validEnum("x11", a.X11, X11Host, X11None)) }},
+		{"x11", func() { a.X11 = X11Host }, func() []keyError { return one(validEnum("x11", a.X11, X11Host, X11Nested, X11None)) }},
 		{"audio", func() { a.Audio = AudioPlayback }, func() []keyError {
 			return one(validEnum("audio", string(a.Audio), string(AudioPlayback), string(AudioFull), string(AudioNone)))
 		}},
 		{"dbus", func() { a.DBus = defaultDBus() }, func() []keyError { return one(validDBusNames(a.DBus)) }},
-		{"network", func() { a.Network = NetworkHost }, func() []keyError {
-			return one(validEnum("network", a.Network, NetworkHost, NetworkNone))
+		// After x11, whose value (defaulted or not) is known here.
+		{"network", func() {
+			// A nested display is worth nothing with the host's
+			// network (see X11Nested): it implies a private one.
+			a.Network = NetworkHost
+			if a.X11 == X11Nested {
+				a.Network = NetworkNone
+			}
+		}, func() []keyError {
+			if err := validEnum("network", a.Network, NetworkHost, NetworkNone); err != nil {
+				return one(err)
+			}
+			// Said outright, the host's network is refused rather than
+			// overridden: the definition must not read as something it
+			// does not get.
+			if a.X11 == X11Nested && a.Network == NetworkHost {
+				return one(fmt.Errorf("%w: network = \"host\" with x11 = \"nested\": the host's network reaches your X server through its abstract socket, "+
+					"around the nested one; use network = \"none\" (the default with x11 = \"nested\")", ErrConflict))
+			}
+			return nil
 		}},
 		{"home", func() { a.Home = true }, func() []keyError { return nil }},
 		{"env", func() { a.Env = nil }, func() []keyError { return validEnvMap(a.Env) }},

@@ -107,10 +107,16 @@ func TestLoadErrors(t *testing.T) {
 		{"env inline value of wrong type", "foo.toml", good + "env = {A = [\"x\"]}\n",
 			[]string{`foo.toml:4: key "env.A" must be a string, not an array`}},
 		// New optional keys: invalid values, at their lines.
-		{"x11 nested", "foo.toml", good + "x11 = \"nested\"\n",
-			[]string{`foo.toml:4: invalid value "nested" for x11: must be one of "host", "none"`}},
+		{"x11 Nested", "foo.toml", good + "x11 = \"Nested\"\n",
+			[]string{`foo.toml:4: invalid value "Nested" for x11: must be one of "host", "nested", "none"`}},
 		{"x11 HOST", "foo.toml", good + "x11 = \"HOST\"\n",
-			[]string{`foo.toml:4: invalid value "HOST" for x11: must be one of "host", "none"`}},
+			[]string{`foo.toml:4: invalid value "HOST" for x11: must be one of "host", "nested", "none"`}},
+		// A nested display with the host's network is refused at the
+		// network key, whichever key comes first.
+		{"x11 nested with the host's network", "foo.toml", good + "x11 = \"nested\"\nnetwork = \"host\"\n",
+			[]string{`foo.toml:5: conflicting keys: network = "host" with x11 = "nested"`}},
+		{"host network before x11 nested", "foo.toml", good + "network = \"host\"\n\nx11 = \"nested\"\n",
+			[]string{`foo.toml:4: conflicting keys: network = "host" with x11 = "nested"`}},
 		{"network bridge", "foo.toml", good + "\nnetwork = \"bridge\"\n",
 			[]string{`foo.toml:5: invalid value "bridge" for network: must be one of "host", "none"`}},
 		{"dbus systemd1", "foo.toml", good + "dbus = [\"org.freedesktop.systemd1\"]\n",

@@ -22,6 +22,8 @@ func FuzzLoad(f *testing.F) {
 		good + "x11 = \"none\"\naudio = false\ndbus = []\nnetwork = \"none\"\nhome = false\n",
 		good + "dbus = [\"org.mpris.MediaPlayer2.*\", \"org.freedesktop.systemd1\", \":1.5\"]\n",
 		good + "x11 = \"nested\"\nnetwork = \"bridge\"\naudio = \"yes\"\n",
+		good + "x11 = \"nested\"\n",
+		good + "network = \"host\"\nx11 = \"nested\"\n",
 		good + "[env]\nGTK_THEME = \"x\"\nLD_PRELOAD = \"y\"\n\"A=B\" = \"\"\n[env.D]\n",
 		good + "env = {A = 1, B = \"\\u0000\"}\n",
 		good + "env = \"A=B\"\n",
@@ -44,8 +46,12 @@ func FuzzLoad(f *testing.F) {
 		}
 		// Validate checks these too, but the launcher relies on them so
 		// much that they are spelled out.
-		if app.X11 != X11Host && app.X11 != X11None || app.Network != NetworkHost && app.Network != NetworkNone {
+		if app.X11 != X11Host && app.X11 != X11Nested && app.X11 != X11None || app.Network != NetworkHost && app.Network != NetworkNone {
 			t.Errorf("parse returned unresolved x11/network: %+v", app)
+		}
+		// The launcher gives a nested display no other way out.
+		if app.X11 == X11Nested && app.Network != NetworkNone {
+			t.Errorf("parse returned a nested display with the host's network: %+v", app)
 		}
 		if app.DBus != nil && len(app.DBus) == 0 || app.Env != nil && len(app.Env) == 0 {
 			t.Errorf("parse returned an empty but non-nil dbus/env: %+v", app)

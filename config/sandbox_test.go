@@ -250,7 +250,13 @@ func TestValidateNewFields(t *testing.T) {
 		{"64 dbus names", func(a *App) { a.DBus = names(64) }, nil},
 		{"64 env vars", func(a *App) { a.Env = env(64) }, nil},
 		{"x11 unset", func(a *App) { a.X11 = "" }, ErrInvalidValue},
-		{"x11 nested", func(a *App) { a.X11 = "nested" }, ErrInvalidValue},
+		{"x11 nested with no network", func(a *App) { a.X11, a.Network = X11Nested, NetworkNone }, nil},
+		// Built in code, nothing defaults the network: the host's is
+		// refused, never quietly replaced.
+		{"x11 nested with the host's network", func(a *App) { a.X11 = X11Nested }, ErrConflict},
+		{"x11 nested, network unset", func(a *App) { a.X11, a.Network = X11Nested, "" }, ErrInvalidValue},
+		{"x11 Nested", func(a *App) { a.X11, a.Network = "Nested", NetworkNone }, ErrInvalidValue},
+		{"x11 nested with space", func(a *App) { a.X11, a.Network = "nested ", NetworkNone }, ErrInvalidValue},
 		{"x11 HOST", func(a *App) { a.X11 = "HOST" }, ErrInvalidValue},
 		{"x11 with space", func(a *App) { a.X11 = "host " }, ErrInvalidValue},
 		{"network unset", func(a *App) { a.Network = "" }, ErrInvalidValue},
@@ -334,6 +340,13 @@ func TestLoadNewKeys(t *testing.T) {
 			func(a App) bool {
 				return a.X11 == X11None && a.Audio == AudioNone && len(a.DBus) == 0 && a.Network == NetworkNone && !a.Home && a.Env == nil
 			}},
+		// x11 = "nested" makes the network private when it is not named.
+		{"nested implies no network", good + "x11 = \"nested\"\n",
+			func(a App) bool { return a.X11 == X11Nested && a.Network == NetworkNone }},
+		{"nested with no network said", good + "network = \"none\"\nx11 = \"nested\"\n",
+			func(a App) bool { return a.X11 == X11Nested && a.Network == NetworkNone }},
+		{"host network without nested", good + "x11 = \"none\"\n",
+			func(a App) bool { return a.X11 == X11None && a.Network == NetworkHost }},
 		{"empty dbus is not the default", good + "dbus = []\n",
 			func(a App) bool { return len(a.DBus) == 0 && a.X11 == X11Host && a.Audio == AudioPlayback && a.Home }},
 		{"explicit values", good + "x11 = \"host\"\naudio = true\nnetwork = \"host\"\nhome = true\n" +
@@ -374,7 +387,8 @@ func TestLoadNewKeySentinels(t *testing.T) {
 		content string
 		want    error
 	}{
-		{good + "x11 = \"nested\"\n", ErrInvalidValue},
+		{good + "x11 = \"nested\"\nnetwork = \"host\"\n", ErrConflict},
+		{good + "x11 = \"Nested\"\n", ErrInvalidValue},
 		{good + "network = \"bridge\"\n", ErrInvalidValue},
 		{good + "instances = \"two\"\n", ErrInvalidValue},
 		{good + "dbus = [\":1.5\"]\n", ErrInvalidDBusName},

@@ -21,7 +21,9 @@ var (
 	ErrInvalidName  = errors.New("invalid name")
 	ErrInvalidExec  = errors.New("invalid exec")
 	// ErrInvalidValue is a value outside a key's fixed set (x11, network).
-	ErrInvalidValue    = errors.New("invalid value")
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrConflict is a value that another key's value rules out.
+	ErrConflict        = errors.New("conflicting keys")
 	ErrInvalidDBusName = errors.New("invalid D-Bus name")
 	ErrInvalidEnv      = errors.New("invalid env")
 )

@@ -40,7 +40,7 @@ type binder func(ctx context.Context, l *launch) error
 var sessionBinders = []struct {
 	name string
 	bind binder
-}{{"x11", bindX11}, {"wayland", bindWayland}, {"pulse", bindPulse}, {"session-bus", bindSessionBus}, {"shared-dirs", bindShared},
+}{{"x11", bindX11}, {"x11-nested", bindX11Nested}, {"wayland", bindWayland}, {"pulse", bindPulse}, {"session-bus", bindSessionBus}, {"shared-dirs", bindShared},
 	{"gpu", bindGPU}, {"host-look", bindHostLook}}
 
 // bindSocket opens dir/name as a socket owned by one of owners and binds it
@@ -216,20 +216,48 @@ func bindSessionBus(ctx context.Context, l *launch) error {
 // the app runs, whose first connection would fail without it. A later
 // step failing stops it.
 func (l *launch) startUserHelper(ctx context.Context, unit, what string, argv []string, socket string) error {
+	rel, err := filepath.Rel(l.runtime, socket)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("daemon: %s socket %s is not below the runtime dir", what, socket)
+	}
+	return l.startHelper(ctx, userHelper{unit: unit, what: what, argv: argv,
+		writable: []string{l.runtime}, await: l.spec.Env["XDG_RUNTIME_DIR"] + "/" + rel})
+}
+
+// userHelper is one helper unit: what it runs and what of the host it
+// needs beyond the common confinement.
+type userHelper struct {
+	unit, what string
+	argv       []string
+	// writable are the host paths it may write (ReadWritePaths).
+	writable []string
+	// await is its socket as exec-as sees it in the instance.
+	await string
+	// extra are further properties (a private /tmp, binds, environment).
+	extra     []systemd.Property
+	memoryMax uint64 // 0: 64 MiB
+}
+
+// startHelper starts h as the user, without waiting (see startUserHelper).
+func (l *launch) startHelper(ctx context.Context, h userHelper) error {
 	s, u := l.s, l.user
-	job, err := s.units.StartTransient(ctx, unit, []systemd.Property{
-		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: %s for %s", what, l.machine)),
+	memoryMax := h.memoryMax
+	if memoryMax == 0 {
+		memoryMax = 64 << 20
+	}
+	props := []systemd.Property{
+		systemd.Prop("Description", fmt.Sprintf("nspawn-tray: %s for %s", h.what, l.machine)),
 		systemd.Prop("User", strconv.FormatUint(uint64(u.UID), 10)),
 		systemd.Prop("Group", strconv.FormatUint(uint64(u.GID), 10)),
 		systemd.Prop("Type", "exec"),
 		systemd.Prop("CollectMode", "inactive-or-failed"),
-		// A filter that a hostile app talks to: if one of them is ever
+		// A helper that a hostile app talks to: if one of them is ever
 		// broken into, it holds no capability, sees no network, and can
-		// write nothing but the instance's runtime dir.
+		// write nothing but the instance's own files.
 		systemd.Prop("NoNewPrivileges", true),
 		systemd.Prop("CapabilityBoundingSet", uint64(0)),
 		systemd.Prop("ProtectSystem", "strict"),
-		systemd.Prop("ReadWritePaths", []string{l.runtime}),
+		systemd.Prop("ReadWritePaths", h.writable),
 		systemd.Prop("PrivateNetwork", true),
 		systemd.Prop("RestrictAddressFamilies", struct {
 			Allow    bool
@@ -237,19 +265,17 @@ func (l *launch) startUserHelper(ctx context.Context, unit, what string, argv []
 		}{true, []string{"AF_UNIX"}}),
 		systemd.Prop("LockPersonality", true),
 		systemd.Prop("TasksMax", uint64(16)),
-		systemd.Prop("MemoryMax", uint64(64<<20)),
-		systemd.ExecProp("ExecStart", systemd.ExecCommand{Path: argv[0], Argv: argv}),
-	})
+		systemd.Prop("MemoryMax", memoryMax),
+	}
+	props = append(props, h.extra...)
+	props = append(props, systemd.ExecProp("ExecStart", systemd.ExecCommand{Path: h.argv[0], Argv: h.argv}))
+	job, err := s.units.StartTransient(ctx, h.unit, props)
 	if err != nil {
 		return err
 	}
-	l.onFailure(func() { _ = s.units.StopUnit(context.Background(), unit) })
-	rel, err := filepath.Rel(l.runtime, socket)
-	if err != nil || !filepath.IsLocal(rel) {
-		return fmt.Errorf("daemon: %s socket %s is not below the runtime dir", what, socket)
-	}
-	l.helpers = append(l.helpers, helper{what: what, job: job})
-	l.spec.Await = append(l.spec.Await, l.spec.Env["XDG_RUNTIME_DIR"]+"/"+rel)
+	l.onFailure(func() { _ = s.units.StopUnit(context.Background(), h.unit) })
+	l.helpers = append(l.helpers, helper{what: h.what, job: job})
+	l.spec.Await = append(l.spec.Await, h.await)
 	return nil
 }
 

@@ -307,6 +307,11 @@ func (e *env) onStart(u bustest.Unit) (string, *dbus.Error) {
 	if strings.HasPrefix(u.Name, "nspawn-tray-logs-") {
 		return "done", nil
 	}
+	if strings.HasPrefix(u.Name, "nspawn-tray-xnested-") {
+		// What Xephyr does first: listen at /tmp/.X11-unix/X<n> of its
+		// unit, the directory of its BindPaths.
+		return e.xnestedStart(u, argv)
+	}
 	if helper := strings.HasPrefix(u.Name, "nspawn-tray-dbus-"); helper || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") {
 		socket := ""
 		switch {
@@ -433,7 +438,7 @@ func (e *env) onEnd(u bustest.Unit) {
 	if strings.HasPrefix(u.Name, "nspawn-tray-join-") || strings.HasPrefix(u.Name, "nspawn-tray-logs-") {
 		return // nothing runs when they end
 	}
-	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") {
+	if strings.HasPrefix(u.Name, "nspawn-tray-dbus-") || strings.HasPrefix(u.Name, "nspawn-tray-pulse-") || strings.HasPrefix(u.Name, "nspawn-tray-xnested-") {
 		e.mu.Lock()
 		if l := e.proxies[u.Name]; l != nil {
 			l.Close()
@@ -564,4 +569,26 @@ func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 // dialer connects the daemon to the test bus.
 func dialer(b *bustest.Bus) Dial {
 	return func(o ...dbus.ConnOption) (*dbus.Conn, error) { return dbus.Connect(b.Addr, o...) }
+}
+
+// xnestedStart plays the nested X server's start: its socket in the
+// directory its unit binds at /tmp/.X11-unix.
+func (e *env) xnestedStart(u bustest.Unit, argv []string) (string, *dbus.Error) {
+	var binds [][]any
+	if v, ok := u.Props["BindPaths"]; ok {
+		binds, _ = v.Value().([][]any)
+	}
+	if len(argv) < 2 || argv[0] != e.svc.paths.Xephyr || len(binds) != 1 {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"not a nested X server"})
+	}
+	dir, _ := binds[0][0].(string)
+	l, err := net.Listen("unix", filepath.Join(dir, "X"+strings.TrimPrefix(argv[1], ":")))
+	if err != nil {
+		return "", dbus.NewError("org.freedesktop.DBus.Error.Failed", []any{err.Error()})
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	e.mu.Lock()
+	e.proxies[u.Name] = l
+	e.mu.Unlock()
+	return "done", nil
 }

@@ -73,15 +73,15 @@ func (e Ended) shellStatus() int32 {
 }
 
 // Cleanup removes what a launch staged for machine: the session bus proxy,
-// the PulseAudio filter, and the staging dir with its mounts, and records
-// how the instance ended for Wait. It runs as the instance unit's
+// the PulseAudio filter, the nested X server, and the staging dir with its
+// mounts, and records how the instance ended for Wait. It runs as the instance unit's
 // ExecStopPost, as root, however the unit ended.
 func Cleanup(ctx context.Context, conn *dbus.Conn, p Paths, machine string, ended Ended) error {
 	if err := machinename.CheckInstance(machine); err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
 	units := systemd.New(conn)
-	for _, unit := range []string{proxyUnitName(machine), pulseUnitName(machine)} {
+	for _, unit := range []string{proxyUnitName(machine), pulseUnitName(machine), xnestedUnitName(machine)} {
 		if err := units.StopUnit(ctx, unit); err != nil && !errors.Is(err, systemd.ErrNoSuchUnit) {
 			return err
 		}

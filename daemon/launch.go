@@ -43,7 +43,8 @@ type launch struct {
 	user     stage.User
 	machine  string
 	dir      *stage.Dir
-	runtime  string // the instance's runtime dir on the host
+	scratch  *stage.Dir // the staging dir's size-limited tmpfs
+	runtime  string     // the instance's runtime dir on the host
 	spec     spec
 	status   *net.UnixListener // exec-as reports the app's exec here
 	unit     string            // the unit that runs exec-as: the instance's, or a join's
@@ -144,6 +145,11 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 	if l.app.X11 == config.X11Host && l.session.Display == "" && l.session.WaylandDisplay == "" {
 		return fail(launcher.ErrNameSessionResource, "app %q needs a display, and the session has none (DISPLAY is not set)", l.app.ID)
 	}
+	// A nested X server shows its window on the user's X display: Wayland
+	// alone will not do (Xwayland sets DISPLAY where there is one).
+	if l.app.X11 == config.X11Nested && l.session.Display == "" {
+		return fail(launcher.ErrNameSessionResource, "app %q shows its windows in a nested X server on your X display, and the session has none (DISPLAY is not set)", l.app.ID)
+	}
 	var img appImage
 	if err := l.timed("image", func() (err error) { img, err = s.image(l.app); return err }); err != nil {
 		return err
@@ -206,6 +212,9 @@ func (l *launch) claim(ctx context.Context) error {
 func (l *launch) closeDirs() {
 	if l.dir != nil {
 		l.dir.Close()
+	}
+	if l.scratch != nil {
+		l.scratch.Close()
 	}
 }
 
@@ -392,7 +401,9 @@ func (l *launch) stageIdentity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer scratch.Close()
+	// Kept for later binders (a nested X server's socket dir); a mount,
+	// which Dir.Sub does not cross.
+	l.scratch = scratch
 	if l.runtime, err = scratch.Mkdir("runtime", int(u.UID), int(u.GID), 0o700); err != nil {
 		return err
 	}

@@ -79,7 +79,10 @@ func nspawnArgv(nspawn string, s spec) []string {
 		"--tmpfs=/home:mode=0755",
 		"--bind-ro=" + s.Self + ":" + inExec,
 	}
-	if s.App.Network == config.NetworkNone {
+	// A nested display implies no network (config refuses the host's):
+	// said here again, so no definition built around config can give a
+	// nested app the abstract socket of the user's X server.
+	if s.App.Network == config.NetworkNone || s.App.X11 == config.X11Nested {
 		argv = append(argv, "--private-network")
 	}
 	for _, b := range s.Binds {

@@ -39,6 +39,7 @@ type Paths struct {
 	Journalctl string // journalctl, for Logs
 	Nsenter    string // nsenter, for joins
 	DBusProxy  string // xdg-dbus-proxy
+	Xephyr     string // the nested X server of x11 = "nested" apps
 	MachineID  string // the host's machine-id, from which each app's is derived
 	Dev        string // device nodes: gpu apps' GPUs
 	// HostFonts and FontCache are the host's font dirs and fontconfig
@@ -63,6 +64,7 @@ func DefaultPaths(self string) Paths {
 		Journalctl: paths.Journalctl,
 		Nsenter:    paths.Nsenter,
 		DBusProxy:  paths.DBusProxy,
+		Xephyr:     paths.Xephyr,
 		MachineID:  paths.MachineID,
 		Dev:        "/dev",
 		HostFonts:  hostFontDirs,

@@ -28,10 +28,11 @@ const (
 	RunUser = "/run/user"
 	// MachineID is the host's machine-id.
 	MachineID = "/etc/machine-id"
-	// Nspawn, DBusProxy, Journalctl and Nsenter are the programs the
+	// Nspawn, DBusProxy, Xephyr, Journalctl and Nsenter are the programs the
 	// daemon starts.
 	Nspawn     = "/usr/bin/systemd-nspawn"
 	DBusProxy  = "/usr/bin/xdg-dbus-proxy"
+	Xephyr     = "/usr/bin/Xephyr"
 	Journalctl = "/usr/bin/journalctl"
 	Nsenter    = "/usr/bin/nsenter"
 )

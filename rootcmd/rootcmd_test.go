@@ -253,9 +253,10 @@ func TestCleanupInstance(t *testing.T) {
 		if code != 0 || stdout != "" || stderr != "" {
 			t.Errorf("code %d, stdout %q, stderr %q; want 0 and nothing", code, stdout, stderr)
 		}
-		want := []string{"nspawn-tray-dbus-rootcmdtest-0badc0de.service", "nspawn-tray-pulse-rootcmdtest-0badc0de.service"}
+		want := []string{"nspawn-tray-dbus-rootcmdtest-0badc0de.service", "nspawn-tray-pulse-rootcmdtest-0badc0de.service",
+			"nspawn-tray-xnested-rootcmdtest-0badc0de.service"}
 		if got := sd.Stopped(); !slices.Equal(got, want) {
-			t.Errorf("systemd was asked to stop %q, want the proxy's and the filter's units", got)
+			t.Errorf("systemd was asked to stop %q, want the proxy's, the filter's and the nested X server's units", got)
 		}
 	})
 }

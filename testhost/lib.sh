@@ -26,12 +26,13 @@ TESTHOST_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Packages of the booted host. Later issues' tools (xdg-dbus-proxy, dex,
 # desktop-file-utils, gtk-launch, xdotool) are here already so the cached
 # tree does not have to be rebuilt for each of them.
-TESTHOST_PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,dbus-bin,libpam-systemd,systemd-container,polkitd,pulseaudio-utils,xvfb,xauth,x11-utils,x11-apps,x11-xserver-utils,xdotool,xfce4-panel,xfconf,xfce4-notifyd,fonts-dejavu-core,xdg-dbus-proxy,desktop-file-utils,dex,libglib2.0-bin,libgtk-3-bin,busybox-static,procps,less,python3
+TESTHOST_PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,dbus-bin,libpam-systemd,systemd-container,polkitd,pulseaudio-utils,xvfb,xauth,x11-utils,x11-apps,x11-xserver-utils,xdotool,xfce4-panel,xfconf,xfce4-notifyd,fonts-dejavu-core,xdg-dbus-proxy,desktop-file-utils,dex,libglib2.0-bin,libgtk-3-bin,busybox-static,procps,less,python3,xserver-xephyr,weston
 
 # The xapps fixture image: X clients, a PulseAudio client, D-Bus tools and an
-# application (xterm) that ships its own .desktop file and icons. It follows
-# the suite: the apps a Debian 13 desktop runs are Debian 13's.
-XAPPS_PACKAGES=x11-apps,x11-utils,pulseaudio-utils,dbus-bin,xterm
+# application (xterm) that ships its own .desktop file and icons; xdotool,
+# socat and weston's demo clients for the nested display's and Wayland's
+# tests. It follows the suite: the apps a Debian 13 desktop runs are Debian 13's.
+XAPPS_PACKAGES=x11-apps,x11-utils,pulseaudio-utils,dbus-bin,xterm,xdotool,socat,weston
 
 # The sound server of alice's session, as on that release's desktop, and the
 # user units that start it (socket-activated, enabled for every user). Its
