@@ -13,7 +13,7 @@ SUITE ?= $(or $(TESTHOST_SUITE),bookworm)
 export TESTHOST_SUITE := $(SUITE)
 E2E_SUITES ?= trixie bookworm
 
-.PHONY: host-deps testhost testhost-stop e2e e2e-all test demo bench bench-steps bench-many bench-window bench-sandboxes bench-sync bench-tray bench-machines bench-chromium
+.PHONY: host-deps testhost testhost-stop e2e e2e-all test demo bench bench-steps bench-many bench-window bench-sandboxes bench-sync bench-tray bench-machines bench-chromium bench-firefox
 
 host-deps:
 	@testhost/host-deps
@@ -90,8 +90,11 @@ bench-machines: testhost
 	go test -tags e2e -count=1 -run '^$$' -bench TinyBoot -benchtime 10x ./e2e/
 	bench/machines-at-boot.sh 20
 
-# Chromium's cold start to first window, in its container against the same
-# binary run directly in the test host (docs/benchmarks.md).
+# Chromium's and Firefox's cold start to first window, in their container
+# against the same binary run directly in the test host (docs/benchmarks.md).
 bench-chromium: export TESTHOST_REALAPPS := 1
 bench-chromium: testhost
-	testhost/run -- bash -s 10 < bench/chromium-first-window.sh
+	testhost/run -- bash -s 10 chromium < bench/browser-first-window.sh
+bench-firefox: export TESTHOST_REALAPPS := 1
+bench-firefox: testhost
+	testhost/run -- bash -s 10 firefox-esr < bench/browser-first-window.sh
