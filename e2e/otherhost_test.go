@@ -3,14 +3,11 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
 	"image"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -40,21 +37,7 @@ func (h *otherHost) script(t testing.TB, name string, args ...string) (string, e
 // run runs argv in the host as user, like inHost in the shared one.
 func (h *otherHost) run(t testing.TB, user, stdin string, argv ...string) result {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(repoRoot(t), "testhost", "run"), append([]string{"--user", user, "--"}, argv...)...)
-	cmd.Env = h.env()
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("testhost/run %v: %v", argv, err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runIn(t, h.env(), user, stdin, argv...)
 }
 
 func (h *otherHost) mustRun(t testing.TB, user string, argv ...string) string {

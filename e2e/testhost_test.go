@@ -78,8 +78,16 @@ type result struct {
 // inHost runs argv in the test host as user, with stdin (may be empty).
 func inHost(t testing.TB, user, stdin string, argv ...string) result {
 	t.Helper()
+	return runIn(t, nil, user, stdin, argv...)
+}
+
+// runIn runs argv as user with testhost/run in the host that env (nil:
+// this process's) names.
+func runIn(t testing.TB, env []string, user, stdin string, argv ...string) result {
+	t.Helper()
 	args := append([]string{"--user", user, "--"}, argv...)
 	cmd := exec.Command(filepath.Join(repoRoot(t), "testhost", "run"), args...)
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

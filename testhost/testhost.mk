@@ -49,7 +49,7 @@ test: host-deps unit e2e-all
 demo: testhost
 	@testhost/demo
 
-# Every benchmark of issue 14 in one go (about 5 minutes); each prints its
+# Every benchmark of issue 14 in one go; each prints its
 # figures and ratios, docs/benchmarks.md keeps them.
 bench: testhost
 	cat bench/baseline.sh bench/launch-latency.sh | testhost/run -- bash -s 30
