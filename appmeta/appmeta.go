@@ -239,8 +239,9 @@ func findIcons(imageDir, name string) []Icon {
 // rewritten within one timestamp tick, keeping its size, goes unnoticed).
 func Stamp(imageDir string, rels []string) string {
 	var b strings.Builder
-	for _, rel := range rels {
-		st, err := openat2.StatInRoot(imageDir, rel)
+	sts, errs := openat2.StatsInRoot(imageDir, rels)
+	for i, rel := range rels {
+		st, err := sts[i], errs[i]
 		if err != nil {
 			fmt.Fprintf(&b, "%s -\n", rel)
 			continue

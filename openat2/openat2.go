@@ -207,20 +207,34 @@ func readDirInRoot(root, rel string, max int) ([]string, error) {
 // StatInRoot is fstat of rel inside the tree at root, resolved like
 // ReadFileInRoot (the last component's symlink followed inside the tree).
 func StatInRoot(root, rel string) (unix.Stat_t, error) {
-	var st unix.Stat_t
-	if err := checkRel(rel); err != nil {
-		return st, err
-	}
+	sts, errs := StatsInRoot(root, []string{rel})
+	return sts[0], errs[0]
+}
+
+// StatsInRoot is StatInRoot of each of rels, with root opened once (a
+// daemon stamping hundreds of apps' image files at a sync). errs[i] is
+// rel[i]'s error; when root cannot be opened, every one is that error.
+func StatsInRoot(root string, rels []string) (sts []unix.Stat_t, errs []error) {
+	sts, errs = make([]unix.Stat_t, len(rels)), make([]error, len(rels))
 	rootfd, err := openRoot(root)
 	if err != nil {
-		return st, err
+		for i := range errs {
+			errs[i] = err
+		}
+		return sts, errs
 	}
 	defer unix.Close(rootfd)
-	fd, err := Open(rootfd, rel, unix.O_PATH, InRoot)
-	if err != nil {
-		return st, err
+	for i, rel := range rels {
+		if errs[i] = checkRel(rel); errs[i] != nil {
+			continue
+		}
+		fd, err := Open(rootfd, rel, unix.O_PATH, InRoot)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = unix.Fstat(fd, &sts[i])
+		unix.Close(fd)
 	}
-	defer unix.Close(fd)
-	err = unix.Fstat(fd, &st)
-	return st, err
+	return sts, errs
 }

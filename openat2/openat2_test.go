@@ -189,3 +189,49 @@ func TestReadDirInRootCap(t *testing.T) {
 		t.Fatalf("dotdot: %d, %v", len(names), err)
 	}
 }
+
+// StatsInRoot stats each path inside the image, as StatInRoot does one:
+// links resolve inside it, so a host file is never what is stat'ed, and
+// each path has its own error; a root that is a symlink fails them all.
+func TestStatsInRoot(t *testing.T) {
+	base, img := image(t)
+	symlink(t, "/etc/real", filepath.Join(img, "etc/passwd"))
+	symlink(t, "/../../etc/hostname", filepath.Join(img, "etc/hostlink"))
+	var inImage, onHost unix.Stat_t
+	if err := unix.Stat(filepath.Join(img, "etc/real"), &inImage); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(filepath.Join(base, "etc/real"), &onHost); err != nil {
+		t.Fatal(err)
+	}
+	rels := []string{"etc/real", "etc/passwd", "etc/hostlink", "/etc/real", "", "etc/missing"}
+	sts, errs := StatsInRoot(img, rels)
+	for i, rel := range rels[:2] {
+		if errs[i] != nil || sts[i].Ino != inImage.Ino || sts[i].Ino == onHost.Ino {
+			t.Errorf("%s: ino %d, %v; want the image's etc/real (%d)", rel, sts[i].Ino, errs[i], inImage.Ino)
+		}
+	}
+	if !errors.Is(errs[2], fs.ErrNotExist) {
+		t.Errorf("etc/hostlink: %v, want not found inside the image", errs[2])
+	}
+	for i := 3; i < 5; i++ {
+		if !errors.Is(errs[i], ErrInvalidPath) {
+			t.Errorf("%q: %v, want ErrInvalidPath", rels[i], errs[i])
+		}
+	}
+	if !errors.Is(errs[5], fs.ErrNotExist) {
+		t.Errorf("etc/missing: %v", errs[5])
+	}
+	if st, err := StatInRoot(img, "etc/passwd"); err != nil || st.Ino != inImage.Ino {
+		t.Errorf("StatInRoot: %d, %v", st.Ino, err)
+	}
+
+	link := filepath.Join(base, "link")
+	symlink(t, img, link)
+	_, errs = StatsInRoot(link, []string{"etc/real", "etc/passwd"})
+	for i, err := range errs {
+		if !errors.Is(err, ErrRoot) {
+			t.Errorf("through a symlinked root, %d: %v, want ErrRoot", i, err)
+		}
+	}
+}
