@@ -2,9 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/godbus/dbus/v5"
 
@@ -94,10 +99,12 @@ func (a api) Metadata(app string) (string, map[string]dbus.Variant, []launcher.I
 // MetadataBatch is Metadata for many apps in one call: a sync of hundreds
 // of apps is one round trip instead of one each. The answers are in the
 // order of apps, each with its own error; past launcher.MetadataBatchBytes
-// of icons the reply ends, and the caller asks again for the rest. Like
-// Metadata it needs no authorization, and costs what as many Metadata
-// calls cost (the same cache and extraction limits).
-func (a api) MetadataBatch(apps []string) ([]launcher.MetadataReply, *dbus.Error) {
+// of icons the reply ends, and the caller asks again for the rest. An icon
+// that known lists for its app (the same size, type and SHA-256) is
+// answered without its bytes. Like Metadata it needs no authorization, and
+// costs what as many Metadata calls cost (the same cache and extraction
+// limits); known is bounded by the apps asked.
+func (a api) MetadataBatch(apps []string, known []launcher.KnownIcon) ([]launcher.MetadataReply, *dbus.Error) {
 	defer a.s.begin()()
 	if len(apps) == 0 || len(apps) > launcher.MaxMetadataBatch {
 		return nil, dbus.NewError(launcher.ErrNameInvalidArgs, []any{fmt.Sprintf("MetadataBatch takes 1 to %d apps, not %d", launcher.MaxMetadataBatch, len(apps))})
@@ -110,29 +117,115 @@ func (a api) MetadataBatch(apps []string) ([]launcher.MetadataReply, *dbus.Error
 	if names > 1<<16 {
 		return nil, dbus.NewError(launcher.ErrNameInvalidArgs, []any{"MetadataBatch: the app ids are too long"})
 	}
-	out := make([]launcher.MetadataReply, 0, len(apps))
-	size := 0
-	for _, app := range apps {
-		id, entry, icons, err := a.s.metadata(app)
-		r := launcher.MetadataReply{App: app, DesktopID: id, Entry: entry, Icons: icons}
-		if e := toDBusError(err); e != nil {
-			r = launcher.MetadataReply{App: app, Entry: map[string]dbus.Variant{}, ErrorName: e.Name, ErrorMessage: e.Error()}
-		}
-		if r.Icons == nil {
-			r.Icons = []launcher.Icon{}
-		}
-		if r.Entry == nil {
-			r.Entry = map[string]dbus.Variant{}
-		}
-		for _, i := range r.Icons {
-			size += len(i.Data)
-		}
-		out = append(out, r)
-		if size > launcher.MetadataBatchBytes {
+	have, err := knownIcons(known, len(apps))
+	if err != nil {
+		return nil, dbus.NewError(launcher.ErrNameInvalidArgs, []any{"MetadataBatch: " + err.Error()})
+	}
+	// Answering from the cache is CPU work (each definition's parse, the
+	// stat of its image files), and the caller waits for all answers:
+	// batchWorkers answer at once, taking the apps in order. They stop
+	// taking more once the answers so far hold MetadataBatchBytes of icons,
+	// so a reply's icons stay below that plus one app's per worker.
+	replies := make([]launcher.MetadataReply, len(apps))
+	var next, size atomic.Int64
+	var wg sync.WaitGroup
+	for range min(batchWorkers, len(apps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for size.Load() <= launcher.MetadataBatchBytes {
+				i := int(next.Add(1)) - 1
+				if i >= len(apps) {
+					return
+				}
+				replies[i] = a.metadataReply(apps[i], have)
+				size.Add(int64(iconBytes(replies[i].Icons)))
+			}
+		}()
+	}
+	wg.Wait()
+	// Every app taken was answered: they are the first ones. The reply ends
+	// after the answer that passes MetadataBatchBytes.
+	answered, total := min(int(next.Load()), len(apps)), 0
+	for i := range answered {
+		total += iconBytes(replies[i].Icons)
+		if total > launcher.MetadataBatchBytes {
+			answered = i + 1
 			break
 		}
 	}
-	return out, nil
+	return replies[:answered], nil
+}
+
+// batchWorkers is how many of a MetadataBatch's apps are answered at once.
+var batchWorkers = runtime.GOMAXPROCS(0)
+
+// metadataReply is app's answer in MetadataBatch, the bytes of the icons
+// in have left out.
+func (a api) metadataReply(app string, have map[iconKey][sha256.Size]byte) launcher.MetadataReply {
+	id, entry, icons, sums, err := a.s.metadataSums(app)
+	r := launcher.MetadataReply{App: app, DesktopID: id, Entry: entry, Icons: icons}
+	if e := toDBusError(err); e != nil {
+		r = launcher.MetadataReply{App: app, Entry: map[string]dbus.Variant{}, ErrorName: e.Name, ErrorMessage: e.Error()}
+	}
+	if r.Icons == nil {
+		r.Icons = []launcher.Icon{}
+	}
+	if r.Entry == nil {
+		r.Entry = map[string]dbus.Variant{}
+	}
+	r.Icons = withoutKnownBytes(r.Icons, sums, app, have)
+	return r
+}
+
+func iconBytes(icons []launcher.Icon) int {
+	n := 0
+	for _, i := range icons {
+		n += len(i.Data)
+	}
+	return n
+}
+
+// iconKey names an icon of an app in MetadataBatch's known list.
+type iconKey struct{ app, sizeDir, ext string }
+
+// knownIcons checks MetadataBatch's known list (at most
+// launcher.MaxKnownIcons per app asked, each digest 32 bytes, short names)
+// and maps it by icon.
+func knownIcons(known []launcher.KnownIcon, apps int) (map[iconKey][sha256.Size]byte, error) {
+	if len(known) > launcher.MaxKnownIcons*apps {
+		return nil, fmt.Errorf("%d known icons for %d apps, at most %d each", len(known), apps, launcher.MaxKnownIcons)
+	}
+	have := make(map[iconKey][sha256.Size]byte, len(known))
+	for _, k := range known {
+		if len(k.SHA256) != sha256.Size || len(k.App) > 255 || len(k.SizeDir) > 16 || len(k.Ext) > 8 {
+			return nil, errors.New("a known icon is not (app, size, type, SHA-256)")
+		}
+		have[iconKey{k.App, k.SizeDir, k.Ext}] = [sha256.Size]byte(k.SHA256)
+	}
+	return have, nil
+}
+
+// withoutKnownBytes is icons with the Data of those that have lists for
+// app with the same digest (sums, in the order of icons) left out. The
+// cached slice is not changed.
+func withoutKnownBytes(icons []launcher.Icon, sums [][sha256.Size]byte, app string, have map[iconKey][sha256.Size]byte) []launcher.Icon {
+	if len(have) == 0 || len(sums) != len(icons) {
+		return icons
+	}
+	var out []launcher.Icon
+	for i, ic := range icons {
+		if sum, ok := have[iconKey{app, ic.SizeDir, ic.Ext}]; ok && sum == sums[i] {
+			if out == nil {
+				out = slices.Clone(icons)
+			}
+			out[i].Data = []byte{}
+		}
+	}
+	if out == nil {
+		return icons
+	}
+	return out
 }
 
 // callError is an error with the D-Bus name the client acts on; its message

@@ -178,7 +178,11 @@ func newEnv(t *testing.T) *env {
 	if err := svc.Export(); err != nil {
 		t.Fatal(err)
 	}
+	// Under e.mu: the fake systemd's handlers read it, and a bus message
+	// is no happens-before edge for the race detector.
+	e.mu.Lock()
 	e.svc = svc
+	e.mu.Unlock()
 	return e
 }
 
@@ -578,7 +582,10 @@ func (e *env) xnestedStart(u bustest.Unit, argv []string) (string, *dbus.Error) 
 	if v, ok := u.Props["BindPaths"]; ok {
 		binds, _ = v.Value().([][]any)
 	}
-	if len(argv) < 2 || argv[0] != e.svc.paths.Xephyr || len(binds) != 1 {
+	e.mu.Lock()
+	xephyr := e.svc.paths.Xephyr
+	e.mu.Unlock()
+	if len(argv) < 2 || argv[0] != xephyr || len(binds) != 1 {
 		return "", dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"not a nested X server"})
 	}
 	dir, _ := binds[0][0].(string)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type metaResult struct {
 	id    string
 	entry map[string]dbus.Variant
 	icons []launcher.Icon
+	sums  [][sha256.Size]byte // of each icon's Data, for MetadataBatch's known icons
 	err   error
 }
 
@@ -70,16 +72,22 @@ func newMetaCache() *metaCache {
 // PNG, SVG or XPM, read inside the app's own image (RESOLVE_IN_ROOT).
 // Nothing else of the image, and nothing outside it, can come back.
 func (s *Service) metadata(appID string) (string, map[string]dbus.Variant, []launcher.Icon, error) {
+	id, entry, icons, _, err := s.metadataSums(appID)
+	return id, entry, icons, err
+}
+
+// metadataSums is metadata with the SHA-256 of each icon's bytes.
+func (s *Service) metadataSums(appID string) (string, map[string]dbus.Variant, []launcher.Icon, [][sha256.Size]byte, error) {
 	app, err := s.findApp(appID)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
 	img, err := s.image(app)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
 	r := s.meta.get(app, img, s.definitionStamp(app), s.readImage)
-	return r.id, r.entry, r.icons, r.err
+	return r.id, r.entry, r.icons, r.sums, r.err
 }
 
 // imageReader is Service.readImage: it calls read with the root of an
@@ -168,6 +176,7 @@ func (c *metaCache) extract(app config.App, img appImage, defStamp string, read 
 	size := 0
 	for _, i := range m.Icons {
 		r.icons = append(r.icons, launcher.Icon(i))
+		r.sums = append(r.sums, sha256.Sum256(i.Data))
 		size += len(i.Data)
 	}
 	// A directory's sources are stamped after reading, once they are

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"image"
@@ -208,7 +209,7 @@ func TestMetadataBatch(t *testing.T) {
 	c := e.client(bustest.Alice)
 	ctx := context.Background()
 	apps := []string{"full", "nosuch", "plain", "full", "../../etc/passwd"}
-	res, err := c.MetadataBatch(ctx, apps)
+	res, err := c.MetadataBatch(ctx, apps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestMetadataBatch(t *testing.T) {
 		{strings.Repeat("a", 1<<17)},
 	} {
 		var r []launcher.MetadataReply
-		err := obj.Call(launcher.Interface+".MetadataBatch", 0, bad).Store(&r)
+		err := obj.Call(launcher.Interface+".MetadataBatch", 0, bad, []launcher.KnownIcon{}).Store(&r)
 		var de dbus.Error
 		if !errors.As(err, &de) || de.Name != launcher.ErrNameInvalidArgs {
 			t.Errorf("MetadataBatch of %d apps (%d bytes): %v, want InvalidArguments", len(bad), len(strings.Join(bad, "")), err)
@@ -267,13 +268,13 @@ func TestMetadataBatchIsCutBySize(t *testing.T) {
 	}
 	// One raw call answers only a part.
 	var part []launcher.MetadataReply
-	if err := e.conn(bustest.Alice).Object(launcher.BusName, launcher.ObjectPath).Call(launcher.Interface+".MetadataBatch", 0, apps).Store(&part); err != nil {
+	if err := e.conn(bustest.Alice).Object(launcher.BusName, launcher.ObjectPath).Call(launcher.Interface+".MetadataBatch", 0, apps, []launcher.KnownIcon{}).Store(&part); err != nil {
 		t.Fatal(err)
 	}
 	if len(part) == 0 || len(part) >= n {
 		t.Errorf("one call answered %d of %d apps of %d bytes of icons each; want fewer, past %d bytes", len(part), n, per, launcher.MetadataBatchBytes)
 	}
-	res, err := e.client(bustest.Alice).MetadataBatch(context.Background(), apps)
+	res, err := e.client(bustest.Alice).MetadataBatch(context.Background(), apps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,4 +341,70 @@ func noisyPNGB(b *testing.B, size int) []byte {
 		b.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// An icon the caller lists as known (its app, size, type and digest) comes
+// back without bytes; any difference (another digest, size or app) brings
+// the bytes, and the cache keeps them for the next caller.
+func TestMetadataBatchLeavesOutKnownIcons(t *testing.T) {
+	e := newEnv(t)
+	img := filepath.Join(e.paths.Machines, "img")
+	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+	icon := pngIcon(t, 48)
+	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"), string(icon), 0o644)
+	e.app("full2", strings.Replace(plainApp, `"/usr/bin/plain"`, `"/usr/bin/full"`, 1), 0o644)
+	sum := sha256.Sum256(icon)
+	other := sha256.Sum256([]byte("other"))
+	c := e.client(bustest.Alice)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		known []launcher.KnownIcon
+		bytes bool // full's icon comes with its bytes
+	}{
+		{"same", []launcher.KnownIcon{{App: "full", SizeDir: "48x48", Ext: "png", SHA256: sum[:]}}, false},
+		{"other digest", []launcher.KnownIcon{{App: "full", SizeDir: "48x48", Ext: "png", SHA256: other[:]}}, true},
+		{"other size", []launcher.KnownIcon{{App: "full", SizeDir: "64x64", Ext: "png", SHA256: sum[:]}}, true},
+		{"other type", []launcher.KnownIcon{{App: "full", SizeDir: "48x48", Ext: "svg", SHA256: sum[:]}}, true},
+		{"another app's", []launcher.KnownIcon{{App: "full2", SizeDir: "48x48", Ext: "png", SHA256: sum[:]}}, true},
+		{"none", nil, true},
+	} {
+		res, err := c.MetadataBatch(ctx, []string{"full", "full2"}, tc.known)
+		if err != nil || res[0].Err != nil || res[1].Err != nil {
+			t.Fatalf("%s: %v, %+v", tc.name, err, res)
+		}
+		got := res[0].Meta.Icons
+		if len(got) != 1 || got[0].SizeDir != "48x48" || got[0].Ext != "png" {
+			t.Fatalf("%s: icons %+v", tc.name, got)
+		}
+		if has := bytes.Equal(got[0].Data, icon); has != tc.bytes || (!has && got[0].Data != nil) {
+			t.Errorf("%s: full's icon has %d bytes, want them: %v", tc.name, len(got[0].Data), tc.bytes)
+		}
+		// full2 (the same icon) is known only in "another app's".
+		if want := tc.name != "another app's"; bytes.Equal(res[1].Meta.Icons[0].Data, icon) != want {
+			t.Errorf("%s: full2's icon has %d bytes", tc.name, len(res[1].Meta.Icons[0].Data))
+		}
+	}
+
+	// Raw calls, as any local user can make them: a known list that is
+	// too long or not made of SHA-256 digests is refused.
+	obj := e.conn(bustest.Mallory).Object(launcher.BusName, launcher.ObjectPath)
+	many := make([]launcher.KnownIcon, launcher.MaxKnownIcons+1)
+	for i := range many {
+		many[i] = launcher.KnownIcon{App: "full", SizeDir: fmt.Sprintf("%dx%d", i+1, i+1), Ext: "png", SHA256: sum[:]}
+	}
+	for name, known := range map[string][]launcher.KnownIcon{
+		"too many":     many,
+		"short digest": {{App: "full", SizeDir: "48x48", Ext: "png", SHA256: sum[:31]}},
+		"no digest":    {{App: "full", SizeDir: "48x48", Ext: "png"}},
+		"long size":    {{App: "full", SizeDir: strings.Repeat("1", 17), Ext: "png", SHA256: sum[:]}},
+		"long app":     {{App: strings.Repeat("a", 256), SizeDir: "48x48", Ext: "png", SHA256: sum[:]}},
+	} {
+		var r []launcher.MetadataReply
+		err := obj.Call(launcher.Interface+".MetadataBatch", 0, []string{"full"}, known).Store(&r)
+		var de dbus.Error
+		if !errors.As(err, &de) || de.Name != launcher.ErrNameInvalidArgs {
+			t.Errorf("%s: %v, want InvalidArguments", name, err)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/godbus/dbus/v5"
 
@@ -93,6 +94,21 @@ const (
 	MetadataBatchBytes = 16 << 20
 )
 
+// KnownIcon is an icon the caller has already (MetadataBatch's second
+// argument, a(sssay)): which app's, where it goes (SizeDir and Ext, as in
+// Icon) and the SHA-256 of its bytes. The service answers an icon that is
+// the same with no bytes: a sync that changed nothing moves no icon data.
+type KnownIcon struct {
+	App     string
+	SizeDir string
+	Ext     string
+	SHA256  []byte
+}
+
+// MaxKnownIcons bounds MetadataBatch's known icons: as many per app asked
+// as an app can have (appmeta.MaxIcons).
+const MaxKnownIcons = 12
+
 // MetadataResult is one app's metadata, or why there is none.
 type MetadataResult struct {
 	Meta AppMetadata
@@ -102,14 +118,25 @@ type MetadataResult struct {
 // MetadataBatch asks the service for many apps' metadata in as few calls
 // as the replies' size allows (one for hundreds of usual apps, where
 // Metadata is a round trip each). The results are in the order of apps.
-func (c *Client) MetadataBatch(ctx context.Context, apps []string) ([]MetadataResult, error) {
+// An icon that known lists with the same bytes comes back with nil Data:
+// the caller has it. known may be nil.
+func (c *Client) MetadataBatch(ctx context.Context, apps []string, known []KnownIcon) ([]MetadataResult, error) {
+	byApp := map[string][]KnownIcon{}
+	for _, k := range known {
+		byApp[k.App] = append(byApp[k.App], k)
+	}
 	out := make([]MetadataResult, 0, len(apps))
 	for len(out) < len(apps) {
 		ask := apps[len(out):]
 		if len(ask) > MaxMetadataBatch {
 			ask = ask[:MaxMetadataBatch]
 		}
-		call, err := c.call(ctx, "MetadataBatch", ask)
+		askKnown := []KnownIcon{}
+		for _, app := range ask {
+			k := byApp[app]
+			askKnown = append(askKnown, k[:min(len(k), MaxKnownIcons)]...)
+		}
+		call, err := c.call(ctx, "MetadataBatch", ask, askKnown)
 		if err != nil {
 			return nil, wrap("metadata", err)
 		}
@@ -129,10 +156,29 @@ func (c *Client) MetadataBatch(ctx context.Context, apps []string) ([]MetadataRe
 				out = append(out, MetadataResult{Err: wrap("metadata of "+r.App, err)})
 				continue
 			}
+			if err := sameAsKnown(r.Icons, byApp[r.App]); err != nil {
+				out = append(out, MetadataResult{Err: fmt.Errorf("metadata of %s: %w", r.App, err)})
+				continue
+			}
 			out = append(out, MetadataResult{Meta: AppMetadata{DesktopID: r.DesktopID, Entry: EntryFromDict(r.Entry), Icons: r.Icons}})
 		}
 	}
 	return out, nil
+}
+
+// sameAsKnown checks the icons answered without bytes: each must be one
+// the caller listed (by size and type), and its Data is made nil.
+func sameAsKnown(icons []Icon, known []KnownIcon) error {
+	for i := range icons {
+		if len(icons[i].Data) > 0 {
+			continue
+		}
+		if !slices.ContainsFunc(known, func(k KnownIcon) bool { return k.SizeDir == icons[i].SizeDir && k.Ext == icons[i].Ext }) {
+			return fmt.Errorf("reply: icon %s.%s has no bytes and is not one we have", icons[i].SizeDir, icons[i].Ext)
+		}
+		icons[i].Data = nil
+	}
+	return nil
 }
 
 // IsUnknownMethod reports whether err is the bus's answer for a method the

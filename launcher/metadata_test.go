@@ -42,3 +42,24 @@ func TestMetadataReplies(t *testing.T) {
 		}
 	}
 }
+
+// An icon without bytes is "the one you have": the client accepts it only
+// for an icon it listed as known, else that app's answer is an error.
+func TestSameAsKnown(t *testing.T) {
+	known := []KnownIcon{{App: "a", SizeDir: "48x48", Ext: "png", SHA256: make([]byte, 32)}}
+	icons := []Icon{{SizeDir: "48x48", Ext: "png", Data: []byte{}}, {SizeDir: "64x64", Ext: "png", Data: []byte{1}}}
+	if err := sameAsKnown(icons, known); err != nil || icons[0].Data != nil || icons[1].Data == nil {
+		t.Errorf("known: %v, %+v", err, icons)
+	}
+	for name, icons := range map[string][]Icon{
+		"other size": {{SizeDir: "64x64", Ext: "png", Data: []byte{}}},
+		"other type": {{SizeDir: "48x48", Ext: "svg"}},
+	} {
+		if err := sameAsKnown(icons, known); err == nil {
+			t.Errorf("%s: accepted an icon without bytes that was not known", name)
+		}
+	}
+	if err := sameAsKnown([]Icon{{SizeDir: "48x48", Ext: "png"}}, nil); err == nil {
+		t.Error("accepted an icon without bytes when nothing was known")
+	}
+}

@@ -77,8 +77,10 @@ func TestSyncRefusesWhatTheDaemonRefuses(t *testing.T) {
 			if res.Apps != 1 || !slices.Equal(res.Entries.Removed, []string{"bad.desktop"}) || len(res.Entries.Written) != 0 {
 				t.Errorf("Apps = %d, Entries = %+v; want 1 app and bad.desktop removed", res.Apps, res.Entries)
 			}
-			if !slices.Equal(e.src.calls, []string{"good"}) {
-				t.Errorf("Metadata asked for %v, want only good", e.src.calls)
+			// The daemon is asked by file name while the definitions are parsed;
+			// bad's answer makes no entry (above).
+			if !slices.Contains(e.src.calls, "good") {
+				t.Errorf("Metadata asked for %v, not for good", e.src.calls)
 			}
 		})
 	}

@@ -8,16 +8,20 @@ package menusync
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -114,17 +118,34 @@ func Definitions(dir string, owner uint32) (apps []config.App, invalid []config.
 // gets no entry, and one warning.
 func Sync(ctx context.Context, o Options) (Result, error) {
 	var res Result
+	appDir := filepath.Join(o.DataHome, "applications")
+	// The daemon is asked while the definitions are read and parsed, and
+	// the entries there are read: its ids are the definition files' names
+	// (an id whose definition turns out invalid gets an answer no one
+	// uses).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	early := make(chan map[string]metaResult, 1)
+	go func() {
+		if o.Source == nil {
+			early <- nil
+			return
+		}
+		ids := definitionIDs(o.AppsDir)
+		early <- byID(ids, fetchMetadata(ctx, o.Source, ids, knownIcons(o.DataHome, ids)))
+	}()
 	apps, invalid, err := Definitions(o.AppsDir, o.AppsOwner)
 	if err != nil {
 		return res, fmt.Errorf("menusync: %w", err)
 	}
+	owned := ownedEntries(appDir)
 	for _, a := range invalid {
 		res.Warnings = append(res.Warnings, a.Message)
 	}
 	slices.SortFunc(apps, func(a, b config.App) int { return strings.Compare(a.ID, b.ID) })
 	res.Apps = len(apps)
 	infos := make([]appInfo, 0, len(apps))
-	metas := fetchMetadata(ctx, o.Source, apps)
+	metas := metadataOf(ctx, o, apps, <-early)
 	noDaemon := false
 	for i, app := range apps {
 		info := appInfo{App: app}
@@ -146,26 +167,61 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 		}
 		infos = append(infos, info)
 	}
-	appDir := filepath.Join(o.DataHome, "applications")
-	files := fileNames(infos, ownedEntries(appDir), func(file string) bool { return hostHas(o.DataDirs, file) })
+	files := fileNames(infos, owned, func(file string) bool { return hostHas(o.DataDirs, file) })
 	names := Names(apps)
 	entries := map[string][]byte{}
 	iconFiles := map[string][]byte{}
-	for _, info := range infos {
-		file := files[info.ID]
-		entry, icons := entryFor(info, file, names[info.ID], o)
-		entries[file] = entry
+	keep := map[string]bool{}
+	iconApp := map[string]int{} // icon file -> index in infos
+	rendered := renderAll(infos, files, names, o)
+	for i, info := range infos {
+		entry, icons := rendered[i].entry, rendered[i].icons
+		entries[files[info.ID]] = entry
 		for rel, data := range icons {
-			iconFiles[rel] = data
+			iconApp[rel] = i
+			if data == nil {
+				keep[rel] = true // the daemon said we have it
+			} else {
+				iconFiles[rel] = data
+			}
 		}
 	}
-	if res.Entries, err = ownedfiles.Reconcile(appDir, entryFiles, entries); err != nil {
-		return res, fmt.Errorf("menusync: %s: %w", appDir, err)
-	}
+	// Two directories, two reconciles: at once.
 	iconDir := filepath.Join(o.DataHome, "icons")
 	manifest := ownedfiles.Manifest(iconManifest(o.DataHome))
-	if res.Icons, err = ownedfiles.Reconcile(iconDir, manifest, iconFiles); err != nil {
-		return res, fmt.Errorf("menusync: %s: %w", iconDir, err)
+	var iconErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res.Icons, iconErr = ownedfiles.ReconcileKeeping(iconDir, manifest, iconFiles, keep)
+	}()
+	res.Entries, err = ownedfiles.Reconcile(appDir, entryFiles, entries)
+	wg.Wait()
+	if err != nil {
+		return res, fmt.Errorf("menusync: %s: %w", appDir, err)
+	}
+	if iconErr != nil {
+		return res, fmt.Errorf("menusync: %s: %w", iconDir, iconErr)
+	}
+	if len(res.Icons.Missing) > 0 {
+		// An icon went away after it was listed as known (removed by hand
+		// during the sync): ask again for those apps' bytes.
+		again, err := refetchIcons(ctx, o, infos, iconApp, res.Icons.Missing, files, names)
+		if err != nil {
+			res.Warnings = append(res.Warnings, err.Error())
+		}
+		if len(again) > 0 {
+			maps.Copy(iconFiles, again)
+			more, err := ownedfiles.ReconcileKeeping(iconDir, manifest, iconFiles, keep)
+			if err != nil {
+				return res, fmt.Errorf("menusync: %s: %w", iconDir, err)
+			}
+			res.Icons.Written = append(res.Icons.Written, more.Written...)
+			res.Icons.Skipped = append(res.Icons.Skipped, more.Skipped...)
+			slices.Sort(res.Icons.Written)
+		}
+		res.Icons.Missing = nil
 	}
 	refresh := o.Refresh
 	if refresh == nil {
@@ -184,9 +240,137 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 
 // BatchMetadata is a Metadata source that answers many apps in one call
 // (the daemon's MetadataBatch, a *launcher.Client): Sync uses it when the
-// source has it.
+// source has it. An icon listed in known with the same bytes is answered
+// with nil Data.
 type BatchMetadata interface {
-	MetadataBatch(ctx context.Context, apps []string) ([]launcher.MetadataResult, error)
+	MetadataBatch(ctx context.Context, apps []string, known []launcher.KnownIcon) ([]launcher.MetadataResult, error)
+}
+
+var _ BatchMetadata = (*launcher.Client)(nil)
+
+// definitionIDs are the ids of the definition files in dir, valid or not,
+// as config.LoadDir would find them; none if dir cannot be read.
+func definitionIDs(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".toml")
+		if ok && !strings.HasPrefix(id, ".") && config.ValidID(id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func byID(ids []string, res []metaResult) map[string]metaResult {
+	m := make(map[string]metaResult, len(ids))
+	for i, id := range ids {
+		m[id] = res[i]
+	}
+	return m
+}
+
+// metadataOf is each app's metadata from early (asked for by file name
+// before the definitions were read), and asked for now for the apps whose
+// definition appeared since.
+func metadataOf(ctx context.Context, o Options, apps []config.App, early map[string]metaResult) []metaResult {
+	out := make([]metaResult, len(apps))
+	var late []string
+	for i, a := range apps {
+		r, ok := early[a.ID]
+		if !ok {
+			late = append(late, a.ID)
+		}
+		out[i] = r
+	}
+	if len(late) == 0 || o.Source == nil {
+		return out
+	}
+	more := byID(late, fetchMetadata(ctx, o.Source, late, knownIcons(o.DataHome, late)))
+	for i, a := range apps {
+		if r, ok := more[a.ID]; ok {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+type renderedApp struct {
+	entry []byte
+	icons map[string][]byte
+}
+
+// renderAll is entryFor of every app, on all CPUs: sanitizing and
+// rendering hundreds of entries is most of an unchanged sync's own work.
+func renderAll(infos []appInfo, files, names map[string]string, o Options) []renderedApp {
+	out := make([]renderedApp, len(infos))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(infos)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(infos); i = int(next.Add(1)) - 1 {
+				info := infos[i]
+				out[i].entry, out[i].icons = entryFor(info, files[info.ID], names[info.ID], o)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// knownIcons lists the icons of apps that sync installed and that are
+// still there (the manifest's digest of each), so that the daemon leaves
+// out the bytes of those that did not change. Which of them are still ours
+// is decided by reading them only before one is replaced or removed
+// (ownedfiles).
+func knownIcons(dataHome string, apps []string) []launcher.KnownIcon {
+	byIcon := map[string]string{}
+	for _, id := range apps {
+		byIcon[IconName(id)] = id
+	}
+	var out []launcher.KnownIcon
+	for _, ic := range manifestIcons(dataHome) {
+		if app, ok := byIcon[ic.name]; ok {
+			out = append(out, launcher.KnownIcon{App: app, SizeDir: ic.SizeDir, Ext: ic.Ext, SHA256: ic.sum})
+		}
+	}
+	return out
+}
+
+// refetchIcons asks again, without known icons, for the apps of the icon
+// files missing, and gives those apps' icon files with their bytes.
+func refetchIcons(ctx context.Context, o Options, infos []appInfo, iconApp map[string]int, missing []string, files, names map[string]string) (map[string][]byte, error) {
+	var idx []int
+	for _, rel := range missing {
+		if i, ok := iconApp[rel]; ok && !slices.Contains(idx, i) {
+			idx = append(idx, i)
+		}
+	}
+	ids := make([]string, len(idx))
+	for j, i := range idx {
+		ids[j] = infos[i].ID
+	}
+	metas := fetchMetadata(ctx, o.Source, ids, nil)
+	out := map[string][]byte{}
+	for j, i := range idx {
+		if metas[j].err != nil {
+			return out, metas[j].err
+		}
+		info := infos[i]
+		info.meta = metas[j].meta
+		_, icons := entryFor(info, files[info.ID], names[info.ID], o)
+		for rel, data := range icons {
+			if data != nil {
+				out[rel] = data
+			}
+		}
+	}
+	return out, nil
 }
 
 // metaInFlight bounds the Metadata calls sync has open at once: enough to
@@ -202,17 +386,13 @@ type metaResult struct {
 // fetchMetadata asks src for every app's metadata, metaInFlight calls at a
 // time, each answer at its app's index. Without a daemon, the first
 // ErrNoDaemon stops the asking.
-func fetchMetadata(ctx context.Context, src Metadata, apps []config.App) []metaResult {
+func fetchMetadata(ctx context.Context, src Metadata, apps []string, known []launcher.KnownIcon) []metaResult {
 	out := make([]metaResult, len(apps))
 	if src == nil || len(apps) == 0 {
 		return out
 	}
 	if b, ok := src.(BatchMetadata); ok {
-		ids := make([]string, len(apps))
-		for i, a := range apps {
-			ids[i] = a.ID
-		}
-		res, err := b.MetadataBatch(ctx, ids)
+		res, err := b.MetadataBatch(ctx, apps, known)
 		// A daemon of the version before MetadataBatch (during an
 		// upgrade) is asked app by app below.
 		if !launcher.IsUnknownMethod(err) {
@@ -228,7 +408,7 @@ func fetchMetadata(ctx context.Context, src Metadata, apps []config.App) []metaR
 	}
 	// The first alone: it activates the daemon, or finds none, and then
 	// the rest are not asked at all.
-	m, err := src.Metadata(ctx, apps[0].ID)
+	m, err := src.Metadata(ctx, apps[0])
 	out[0] = metaResult{m, err}
 	if errors.Is(err, launcher.ErrNoDaemon) {
 		for i := range out[1:] {
@@ -245,7 +425,7 @@ func fetchMetadata(ctx context.Context, src Metadata, apps []config.App) []metaR
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				m, err := src.Metadata(ctx, apps[i].ID)
+				m, err := src.Metadata(ctx, apps[i])
 				out[i] = metaResult{m, err}
 				if errors.Is(err, launcher.ErrNoDaemon) {
 					cancel()
@@ -523,28 +703,55 @@ type InstalledIcon struct {
 // InstalledIcons are app's icons that sync installed below dataHome/icons,
 // as its manifest lists them, that are still there as regular files.
 func InstalledIcons(dataHome, app string) []InstalledIcon {
+	var out []InstalledIcon
+	for _, ic := range manifestIcons(dataHome) {
+		if ic.name == IconName(app) {
+			out = append(out, ic.InstalledIcon)
+		}
+	}
+	return out
+}
+
+type manifestIcon struct {
+	InstalledIcon
+	name string // the icon name: IconName of its app
+	sum  []byte // SHA-256 of what sync wrote
+}
+
+// manifestIcons are the icons sync's manifest lists, "SHA256
+// hicolor/SIZE/apps/NAME.EXT" as entryFor names them, that are still there
+// as regular files.
+func manifestIcons(dataHome string) []manifestIcon {
 	data, err := os.ReadFile(iconManifest(dataHome))
 	if err != nil {
 		return nil
 	}
-	var out []InstalledIcon
+	var out []manifestIcon
 	for _, line := range strings.Split(string(data), "\n") {
-		// "SHA256 hicolor/SIZE/apps/NAME.EXT", as entryFor names them.
-		_, rel, _ := strings.Cut(line, " ")
+		sum, rel, _ := strings.Cut(line, " ")
 		parts := strings.Split(rel, "/")
 		if len(parts) != 4 || parts[0] != "hicolor" || !iconSizeRE.MatchString(parts[1]) || parts[2] != "apps" {
 			continue
 		}
-		ext, ok := strings.CutPrefix(parts[3], IconName(app)+".")
-		if !ok || !iconExts[ext] {
+		name, ext, ok := cutLast(parts[3], ".")
+		digest, err := hex.DecodeString(sum)
+		if !ok || !iconExts[ext] || err != nil || len(digest) != 32 {
 			continue
 		}
 		path := filepath.Join(dataHome, "icons", rel)
 		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-			out = append(out, InstalledIcon{Path: path, SizeDir: parts[1], Ext: ext})
+			out = append(out, manifestIcon{InstalledIcon{Path: path, SizeDir: parts[1], Ext: ext}, name, digest})
 		}
 	}
 	return out
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 func definitionEntry(app config.App) desktopfiles.Entry {

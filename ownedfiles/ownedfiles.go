@@ -34,6 +34,9 @@ type Result struct {
 	Written []string // created or replaced
 	Removed []string // ours, no longer wanted
 	Skipped []string // wanted, but the name is taken by something not ours
+	// Missing are names to keep (ReconcileKeeping) that were not there as
+	// ours: the caller must give their content.
+	Missing []string
 }
 
 // Changed reports whether anything was written or removed.
@@ -48,8 +51,13 @@ type Strategy interface {
 	// validName reports whether rel may be written under this strategy.
 	validName(rel string) error
 	// commit records, for strategies that keep a record, which of the
-	// considered names are ours after a reconcile (kept: rel -> content).
-	commit(considered []string, kept map[string][]byte) error
+	// considered names are ours after a reconcile (kept: rel -> content;
+	// keptSums: rel -> the digest listed, for names kept without content).
+	commit(considered []string, kept map[string][]byte, keptSums map[string]string) error
+	// keeps reports whether base/rel is there and ours, for a name to keep
+	// as it is, and the digest it is listed with (if the strategy lists
+	// digests).
+	keeps(base, rel string) (sum string, ok bool, err error)
 }
 
 // OwnerKey is the strategy of files that say they are ours: a file of base
@@ -88,8 +96,16 @@ func (o ownerKey) stale(base string) ([]string, error) {
 	return out, nil
 }
 
-func (o ownerKey) owns(_ string, data []byte) bool          { return o.hasKey(data) }
-func (o ownerKey) commit([]string, map[string][]byte) error { return nil }
+func (o ownerKey) owns(_ string, data []byte) bool { return o.hasKey(data) }
+func (o ownerKey) commit([]string, map[string][]byte, map[string]string) error {
+	return nil
+}
+
+// keeps reads the file: its key is in its content.
+func (o ownerKey) keeps(base, rel string) (string, bool, error) {
+	_, st, err := readOurs(base, rel, o)
+	return "", st == ours, err
+}
 
 // Manifest is the strategy of files that cannot carry a key: path, a file
 // outside base, lists each file we wrote ("sha256 rel" per line), and a
@@ -141,7 +157,28 @@ func (m *manifest) owns(rel string, data []byte) bool {
 	return m.read() == nil && m.listed[rel] == digest(data)
 }
 
-func (m *manifest) commit(considered []string, kept map[string][]byte) error {
+// keeps does not read the file: the manifest lists it with the digest of
+// what was written, and keeping it touches nothing. Whether it is still
+// ours is checked by reading it before it is ever replaced or removed.
+func (m *manifest) keeps(base, rel string) (string, bool, error) {
+	if err := m.read(); err != nil {
+		return "", false, err
+	}
+	sum, listed := m.listed[rel]
+	if !listed {
+		return "", false, nil
+	}
+	fi, err := os.Lstat(filepath.Join(base, rel))
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return sum, fi.Mode().IsRegular(), nil
+}
+
+func (m *manifest) commit(considered []string, kept map[string][]byte, keptSums map[string]string) error {
 	if err := m.read(); err != nil {
 		return err
 	}
@@ -153,6 +190,9 @@ func (m *manifest) commit(considered []string, kept map[string][]byte) error {
 	}
 	for rel, data := range kept {
 		next[rel] = digest(data)
+	}
+	for rel, sum := range keptSums {
+		next[rel] = sum
 	}
 	if mapsEqual(next, m.listed) {
 		return nil
@@ -226,11 +266,22 @@ func checkRel(rel string) error {
 // joined. Concurrent reconciles of one base must be serialized by the
 // caller.
 func Reconcile(base string, s Strategy, want map[string][]byte) (Result, error) {
+	return ReconcileKeeping(base, s, want, nil)
+}
+
+// ReconcileKeeping is Reconcile where the names in keep are wanted as they
+// are, without the caller holding their content (menusync: icons the
+// daemon said are unchanged). Such a file is left untouched if it is there
+// and ours (under a manifest: listed and still a regular file, not read);
+// otherwise it is reported in Result.Missing, nothing is written for it,
+// and it is not removed. A name both in want and in keep is written from
+// want.
+func ReconcileKeeping(base string, s Strategy, want map[string][]byte, keep map[string]bool) (Result, error) {
 	stale, err := s.stale(base)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Result{}, err
 	}
-	return reconcile(base, s, want, stale)
+	return reconcile(base, s, want, keep, stale)
 }
 
 // Set reconciles the one name rel: with data it is written (unless the name
@@ -244,10 +295,10 @@ func Set(base string, s Strategy, rel string, data []byte) (Result, error) {
 	if data != nil {
 		want[rel] = data
 	}
-	return reconcile(base, s, want, []string{rel})
+	return reconcile(base, s, want, nil, []string{rel})
 }
 
-func reconcile(base string, s Strategy, want map[string][]byte, stale []string) (Result, error) {
+func reconcile(base string, s Strategy, want map[string][]byte, keep map[string]bool, stale []string) (Result, error) {
 	var res Result
 	names := make([]string, 0, len(want))
 	for rel := range want {
@@ -256,7 +307,18 @@ func reconcile(base string, s Strategy, want map[string][]byte, stale []string) 
 		}
 		names = append(names, rel)
 	}
+	keepNames := make([]string, 0, len(keep))
+	for rel, k := range keep {
+		if _, ok := want[rel]; !k || ok {
+			continue
+		}
+		if err := s.validName(rel); err != nil {
+			return res, err
+		}
+		keepNames = append(keepNames, rel)
+	}
 	slices.Sort(names)
+	slices.Sort(keepNames)
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return res, err
 	}
@@ -294,9 +356,21 @@ func reconcile(base string, s Strategy, want map[string][]byte, stale []string) 
 			changedDirs[dir] = true
 		}
 	}
+	keptSums := map[string]string{}
+	for _, rel := range keepNames {
+		sum, ok, err := s.keeps(base, rel)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case ok:
+			keptSums[rel] = sum
+		default:
+			res.Missing = append(res.Missing, rel)
+		}
+	}
 	slices.Sort(stale)
 	for _, rel := range slices.Compact(stale) {
-		if _, ok := want[rel]; ok || s.validName(rel) != nil {
+		if _, ok := want[rel]; ok || keep[rel] || s.validName(rel) != nil {
 			continue
 		}
 		_, st, err := readOurs(base, rel, s)
@@ -320,7 +394,8 @@ func reconcile(base string, s Strategy, want map[string][]byte, stale []string) 
 			errs = append(errs, err)
 		}
 	}
-	if err := s.commit(append(names, stale...), kept); err != nil {
+	considered := append(append(names, keepNames...), stale...)
+	if err := s.commit(considered, kept, keptSums); err != nil {
 		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)

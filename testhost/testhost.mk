@@ -76,7 +76,7 @@ bench-steps: testhost
 
 # nspawn-tray sync of 500 definitions, cold and unchanged (docs/benchmarks.md).
 bench-sync: testhost
-	testhost/run -- bash -s 500 < bench/sync-500.sh
+	testhost/run -- bash -s 500 3 < bench/sync-500.sh
 
 # Tray start, RSS, idle CPU and machine-to-menu delay against a bare systray item.
 bench-tray: testhost

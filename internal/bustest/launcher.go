@@ -169,7 +169,7 @@ func (a launcherAPI) Metadata(msg dbus.Message, app string) (string, map[string]
 
 // MetadataBatch answers each app as Metadata does (and records a Metadata
 // call for each), all in one reply.
-func (a launcherAPI) MetadataBatch(msg dbus.Message, apps []string) ([]launcher.MetadataReply, *dbus.Error) {
+func (a launcherAPI) MetadataBatch(msg dbus.Message, apps []string, known []launcher.KnownIcon) ([]launcher.MetadataReply, *dbus.Error) {
 	out := make([]launcher.MetadataReply, 0, len(apps))
 	for _, app := range apps {
 		id, entry, icons, err := a.Metadata(msg, app)
