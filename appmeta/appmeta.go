@@ -42,7 +42,13 @@ var hicolorSizes = []string{"16x16", "22x22", "24x24", "32x32", "48x48", "64x64"
 
 // iconNameRE accepts one plain path component: the name is used both to
 // build paths inside the image and by the user side as a file name.
-var iconNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+//
+// It is `^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$` with the count checked apart
+// (validIconName): a counted repetition compiles to as many copies, paid
+// at every start of the binary.
+var iconNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+
+func validIconName(s string) bool { return len(s) <= 128 && iconNameRE.MatchString(s) }
 
 // maxDirEntries caps how many names of usr/share/applications are read.
 const maxDirEntries = 4096
@@ -118,7 +124,7 @@ func Extract(imageDir string, execArgv0 string, opts Options) (Metadata, error) 
 		return Metadata{Sources: sources}, nil
 	}
 	md := Metadata{DesktopID: id, Entry: desktopfiles.Sanitize(parsed.Entry), Sources: sources}
-	if !iconNameRE.MatchString(md.Entry.Icon) {
+	if !validIconName(md.Entry.Icon) {
 		md.Entry.Icon = ""
 		return md, nil
 	}

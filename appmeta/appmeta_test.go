@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -292,7 +293,7 @@ func TestExtractIconTraversal(t *testing.T) {
 				t.Fatalf("Entry.Icon %q is a path", md.Entry.Icon)
 			}
 			for _, ic := range md.Icons {
-				if !iconNameRE.MatchString(ic.Name) {
+				if !validIconName(ic.Name) {
 					t.Fatalf("icon name %q", ic.Name)
 				}
 			}
@@ -568,5 +569,16 @@ func TestExtractSourcesAndStamp(t *testing.T) {
 			t.Errorf("change %d: Stamp unchanged", i)
 		}
 		stamp = next
+	}
+}
+
+// validIconName accepts what the counted pattern it stands for accepts.
+func TestValidIconNameIsTheCountedPattern(t *testing.T) {
+	counted := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	for _, s := range []string{"", "a", "firefox-esr", "org.gnome.Calculator", "a+b", "-a", ".a", "a/b", "a b", "é",
+		strings.Repeat("a", 128), strings.Repeat("a", 129), "a\n"} {
+		if got, want := validIconName(s), counted.MatchString(s); got != want {
+			t.Errorf("validIconName(%q) = %v, the pattern says %v", s, got, want)
+		}
 	}
 }

@@ -21,13 +21,14 @@ func TestDesktopTable(t *testing.T) {
 		t.Errorf("desktop = %+v", app.Desktop)
 	}
 	for name, tc := range map[string]struct{ body, want string }{
-		"traversal":    {"[desktop]\nfile = \"../../etc/x.desktop\"\n", `bad.toml:4: invalid value: desktop.file "../../etc/x.desktop"`},
-		"not desktop":  {"[desktop]\nfile = \"x.sh\"\n", `desktop.file "x.sh"`},
-		"unknown":      {"[desktop]\nnmae = \"x\"\n", `bad.toml:5: unknown key "desktop.nmae"`},
-		"wrong type":   {"[desktop]\ncategories = \"System\"\n", `desktop`},
-		"category":     {"[desktop]\ncategories = [\"A;B\"]\n", `"A;B" is not a category name`},
-		"mime":         {"[desktop]\nmime_type = [\"../x\"]\n", `"../x" is not a MIME type`},
-		"name control": {"[desktop]\nname = \"a\\nExec=evil\"\n", `desktop.name`},
+		"traversal":     {"[desktop]\nfile = \"../../etc/x.desktop\"\n", `bad.toml:4: invalid value: desktop.file "../../etc/x.desktop"`},
+		"not desktop":   {"[desktop]\nfile = \"x.sh\"\n", `desktop.file "x.sh"`},
+		"unknown":       {"[desktop]\nnmae = \"x\"\n", `bad.toml:5: unknown key "desktop.nmae"`},
+		"wrong type":    {"[desktop]\ncategories = \"System\"\n", `desktop`},
+		"category":      {"[desktop]\ncategories = [\"A;B\"]\n", `"A;B" is not a category name`},
+		"long category": {"[desktop]\ncategories = [\"" + strings.Repeat("A", 65) + "\"]\n", `is not a category name`},
+		"mime":          {"[desktop]\nmime_type = [\"../x\"]\n", `"../x" is not a MIME type`},
+		"name control":  {"[desktop]\nname = \"a\\nExec=evil\"\n", `desktop.name`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			write(t, dir, "bad.toml", head+tc.body)
@@ -40,5 +41,14 @@ func TestDesktopTable(t *testing.T) {
 	write(t, dir, "bad.toml", head+"[desktop]\nfile = \"a/b.desktop\"\n")
 	if _, err := Load(filepath.Join(dir, "bad.toml")); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("errors.Is(%v, ErrInvalidValue) = false", err)
+	}
+}
+
+// A category of 64 characters is still one.
+func TestCategoryOf64(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "ok.toml", "name = \"x\"\nimage = \"debian\"\nexec = [\"/usr/bin/x\"]\n[desktop]\ncategories = [\""+strings.Repeat("A", 64)+"\"]\n")
+	if _, err := Load(filepath.Join(dir, "ok.toml")); err != nil {
+		t.Error(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,31 @@ func FuzzSanitizeIcon(f *testing.F) {
 		}
 		if again := Sanitize(Entry{Icon: ic}).Icon; again != ic {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, ic, again)
+		}
+	})
+}
+
+// FuzzNamesMatchTheCountedPatterns: ValidFileID and the icon name check
+// accept exactly what the spec-shaped patterns with counted repetitions
+// accept (those are not compiled into the binary: they cost its start).
+func FuzzNamesMatchTheCountedPatterns(f *testing.F) {
+	fileID := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.desktop$`)
+	icon := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	for _, s := range []string{"debian-xterm.desktop", "a.desktop", ".desktop", "-a.desktop", "a/b.desktop",
+		strings.Repeat("a", 128) + ".desktop", strings.Repeat("a", 129) + ".desktop", "firefox", "a+b",
+		strings.Repeat("b", 128), strings.Repeat("b", 129), "é.desktop", "x\n.desktop"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidFileID(s) == nil, fileID.MatchString(s); got != want {
+			t.Errorf("ValidFileID(%q) ok = %v, the counted pattern says %v", s, got, want)
+		}
+		// sanitizeIcon also cleans text, takes a path's base name and drops
+		// extensions: compare on names it leaves alone but for the pattern.
+		if cleanText(s, 4096) == s && !strings.ContainsAny(s, "/.") {
+			if got, want := sanitizeIcon(s) == s && s != "", icon.MatchString(s); got != want {
+				t.Errorf("icon name %q kept = %v, the counted pattern says %v", s, got, want)
+			}
 		}
 	})
 }

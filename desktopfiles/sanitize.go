@@ -21,11 +21,14 @@ const (
 	maxMimeTypes   = 64
 	maxLocales     = 64 // translations per key
 	maxLocaleBytes = 32
+	maxIconName    = 128
 )
 
 var (
-	localeRE   = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@[a-z]+)?$`)
-	iconRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	localeRE = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@[a-z]+)?$`)
+	// `^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`, the count checked apart
+	// (maxIconName) as in fileIDRE.
+	iconRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 	categoryRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	mimeRE     = regexp.MustCompile(`^[a-z0-9.+-]+/[A-Za-z0-9.+_-]+$`)
 )
@@ -200,7 +203,7 @@ func sanitizeIcon(s string) string {
 			}
 		}
 	}
-	if strings.Contains(s, "..") || !iconRE.MatchString(s) {
+	if len(s) > maxIconName || strings.Contains(s, "..") || !iconRE.MatchString(s) {
 		return ""
 	}
 	return s

@@ -3,6 +3,7 @@ package launcher
 import (
 	"fmt"
 	"regexp"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/godbus/dbus/v5"
@@ -41,21 +42,32 @@ type Session struct {
 // get, each with the form its value must have. None is a path: GTK and Qt
 // find a theme by name in the container's own dirs (and the host's fonts
 // are bound by the daemon, never at a path the user names).
-var LookVars = map[string]*regexp.Regexp{
+var LookVars = map[string]string{
 	// A theme name, with GTK's ":dark" variant suffix.
-	"GTK_THEME":     regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}(:[a-z]{1,16})?$`),
-	"XCURSOR_THEME": regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}$`),
-	"XCURSOR_SIZE":  regexp.MustCompile(`^[1-9][0-9]{0,2}$`),
+	"GTK_THEME":     `^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}(:[a-z]{1,16})?$`,
+	"XCURSOR_THEME": `^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}$`,
+	"XCURSOR_SIZE":  `^[1-9][0-9]{0,2}$`,
 	// Qt's platform theme plugin and style: plugin names.
-	"QT_QPA_PLATFORMTHEME": regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`),
-	"QT_STYLE_OVERRIDE":    regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`),
-	"QT_SCALE_FACTOR":      regexp.MustCompile(`^[0-9]{1,2}(\.[0-9]{1,3})?$`),
-	"GDK_SCALE":            regexp.MustCompile(`^[1-9]$`),
+	"QT_QPA_PLATFORMTHEME": `^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`,
+	"QT_STYLE_OVERRIDE":    `^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`,
+	"QT_SCALE_FACTOR":      `^[0-9]{1,2}(\.[0-9]{1,3})?$`,
+	"GDK_SCALE":            `^[1-9]$`,
 }
+
+// lookRE are LookVars compiled, when first needed: their counted
+// repetitions compile to hundreds of states, which every start of the
+// binary paid (the tray's before its icon showed) whether or not it looked.
+var lookRE = sync.OnceValue(func() map[string]*regexp.Regexp {
+	m := make(map[string]*regexp.Regexp, len(LookVars))
+	for k, p := range LookVars {
+		m[k] = regexp.MustCompile(p)
+	}
+	return m
+})
 
 // LookValid says whether value is a value LookVars allows for name.
 func LookValid(name, value string) bool {
-	re, ok := LookVars[name]
+	re, ok := lookRE()[name]
 	return ok && re.MatchString(value)
 }
 
