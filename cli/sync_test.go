@@ -83,8 +83,9 @@ func TestSync(t *testing.T) {
 	if code != 0 || stdout != written || !strings.HasPrefix(stderr, badWarning) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("code %d, stdout %q, stderr %q; want 0, %q and one warning %q...", code, stdout, stderr, written, badWarning)
 	}
-	if got := methods(l.Calls()); !slices.Equal(got, []string{"Metadata spotify"}) {
-		t.Errorf("daemon got %q, want Metadata spotify", got)
+	// One MetadataBatch (the fake records each app it answers as Metadata).
+	if got := methods(l.Calls()); !slices.Equal(got, []string{"MetadataBatch spotify", "Metadata spotify"}) {
+		t.Errorf("daemon got %q, want one MetadataBatch for spotify", got)
 	}
 	// The daemon's desktop id and icon, the definition's name; our launcher.
 	entry := entryOf(t, filepath.Join(data, "applications", "com.spotify.Client.desktop"), "spotify")

@@ -323,6 +323,11 @@ func renderAll(infos []appInfo, files, names map[string]string, o Options) []ren
 	return out
 }
 
+// KnownIcons is knownIcons, for the tray's own MetadataBatch calls.
+func KnownIcons(dataHome string, apps []string) []launcher.KnownIcon {
+	return knownIcons(dataHome, apps)
+}
+
 // knownIcons lists the icons of apps that sync installed and that are
 // still there (the manifest's digest of each), so that the daemon leaves
 // out the bytes of those that did not change. Which of them are still ours

@@ -81,7 +81,9 @@ bench-sync: testhost
 # Tray start, RSS, idle CPU and machine-to-menu delay against a bare systray item.
 bench-tray: testhost
 	CGO_ENABLED=0 go build -o build/baretray ./bench/baretray
-	install -m 0755 build/baretray "$$(. testhost/lib.sh && echo "$$TESTHOST_ROOT")/usr/local/bin/baretray"
+	CGO_ENABLED=0 go build -o build/traywatch ./bench/traywatch
+	root=$$(bash -c '. testhost/lib.sh && echo "$$TESTHOST_ROOT"') && [ -d "$$root/usr/local/bin" ] && \
+		install -m 0755 build/baretray build/traywatch "$$root/usr/local/bin/"
 	testhost/run -- bash -s 5 < bench/tray.sh
 
 # The bootable image tiny from the tray's Start against machinectl start, and

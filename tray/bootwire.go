@@ -50,6 +50,9 @@ func (t *Tray) followUnits(ctx context.Context) <-chan struct{} {
 // opened is the user opening the menu: the autostart check mark, and the
 // machines' numbers, as they are now.
 func (t *Tray) opened() {
+	if !t.connected() {
+		return
+	}
 	t.refreshAutostart()
 	select {
 	case t.bootKick <- struct{}{}:

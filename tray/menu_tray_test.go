@@ -250,6 +250,9 @@ func TestManyAppsGoInCategorySubmenus(t *testing.T) {
 	if asked != 13 {
 		t.Errorf("%d metadata calls for 13 apps", asked)
 	}
+	if b := e.calls("MetadataBatch"); len(b) != 1 || len(strings.Fields(b[0].Arg)) != 13 {
+		t.Errorf("the 13 apps were asked for in %+v, want one MetadataBatch", b)
+	}
 
 	// Machines and clicks ask no more; what failed is asked again at the
 	// next refresh.

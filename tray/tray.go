@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,9 @@ type Tray struct {
 	// bootOK: systemd answered Subscribe, so the Machines section works.
 	bootOK   bool
 	bootKick chan struct{}
+	// ready is closed once connect has run; connErr is why it failed.
+	ready   chan struct{}
+	connErr error
 	// cats caches the apps' main categories (MainCategory), by app ID,
 	// until apps.d changes or the user refreshes. Only the loop reads and
 	// fills the map.
@@ -109,47 +113,92 @@ type Tray struct {
 
 // Run shows the tray until ctx ends or Quit is clicked.
 func Run(ctx context.Context, opts Options) error {
+	// systray connects dbus.SessionBus() only after onReady, and the item
+	// registers after that: connect it now, beside the tray's own connections.
+	go dbus.SessionBus()
 	return run(ctx, opts, &systrayShell{})
 }
 
+// run connects while the item registers: the connections are handshakes
+// with two bus daemons, which the item need not wait for. The loop and the
+// menu's actions wait for them; when one cannot be made, the tray quits
+// and run returns why.
 func run(ctx context.Context, opts Options, ui shell) error {
-	t, err := open(opts, ui)
-	if err != nil {
-		return err
-	}
-	defer t.close()
+	t := newTray(opts, ui)
+	go t.connect()
 	t.run(ctx)
+	<-t.ready
+	if t.connErr != nil {
+		return t.connErr
+	}
+	t.close()
 	return nil
 }
 
-// open connects the tray to the system and session buses.
+// open connects the tray to the system and session buses, and returns
+// once it has.
 func open(opts Options, ui shell) (*Tray, error) {
+	t := newTray(opts, ui)
+	if err := t.connect(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func newTray(opts Options, ui shell) *Tray {
 	t := &Tray{opts: opts, log: opts.Log, ui: ui, kick: make(chan struct{}, 1), bootKick: make(chan struct{}, 1),
-		failed: map[string]bool{}, stopping: map[string]bool{}}
+		failed: map[string]bool{}, stopping: map[string]bool{}, ready: make(chan struct{})}
 	t.menu = newMenuTree(ui, t.act)
-	var err error
-	if t.sys, err = dbus.ConnectSystemBus(); err != nil {
-		return nil, fmt.Errorf("tray: system bus: %w", err)
+	return t
+}
+
+// connect makes the tray's three connections, at once, and closes ready;
+// connErr says why when one could not be made (none is kept then).
+func (t *Tray) connect() error {
+	defer close(t.ready)
+	var sys, sess, sysd *dbus.Conn
+	var sysErr, sessErr, sysdErr error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); sys, sysErr = dbus.ConnectSystemBus() }()
+	go func() { defer wg.Done(); sess, sessErr = dbus.ConnectSessionBus() }()
+	go func() { defer wg.Done(); sysd, sysdErr = dbus.ConnectSystemBus() }()
+	wg.Wait()
+	if err := cmp.Or(wrapErr("system bus", sysErr), wrapErr("session bus", sessErr), wrapErr("system bus", sysdErr)); err != nil {
+		for _, c := range []*dbus.Conn{sys, sess, sysd} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		t.connErr = err
+		return err
 	}
-	if t.sess, err = dbus.ConnectSessionBus(); err != nil {
-		t.sys.Close()
-		return nil, fmt.Errorf("tray: session bus: %w", err)
-	}
-	if t.sysd, err = dbus.ConnectSystemBus(); err != nil {
-		t.sys.Close()
-		t.sess.Close()
-		return nil, fmt.Errorf("tray: system bus: %w", err)
-	}
+	t.sys, t.sess, t.sysd = sys, sess, sysd
 	t.client = launcher.NewClient(t.sys)
 	t.machines = machined.New(t.sys)
 	t.auth = polkit.New(t.sys)
 	t.units = systemd.New(t.sysd)
 	t.boot = machines.New(t.units, t.machines)
-	if opts.adjustBoot != nil {
-		opts.adjustBoot(t.boot)
+	if t.opts.adjustBoot != nil {
+		t.opts.adjustBoot(t.boot)
 	}
 	t.notifier = notify.New(t.sess, "nspawn-tray", "nspawn-tray")
-	return t, nil
+	return nil
+}
+
+// connected waits for connect, and reports whether the connections are
+// there (the menu's actions and the loop use them).
+func (t *Tray) connected() bool {
+	<-t.ready
+	return t.connErr == nil
+}
+
+// wrapErr is "tray: what: err", or nil.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("tray: %s: %w", what, err)
 }
 
 func (t *Tray) close() {
@@ -166,16 +215,22 @@ func (t *Tray) run(ctx context.Context) {
 		<-ctx.Done()
 		t.ui.quit()
 	}()
-	t.ui.run(func() { t.onReady(ctx) }, t.opened, cancel)
+	t.ui.run(func() { t.onReady(ctx, cancel) }, t.opened, cancel)
 }
 
 // onReady must return fast: the item registers with the host after it.
 // Everything slow happens in the loop.
-func (t *Tray) onReady(ctx context.Context) {
+func (t *Tray) onReady(ctx context.Context, quit func()) {
 	t.ui.setIcon(icons.TrayIdle, "Container apps")
 	t.ui.setTitle("nspawn-tray")
 	t.render()
-	go t.loop(ctx)
+	go func() {
+		if !t.connected() {
+			quit()
+			return
+		}
+		t.loop(ctx)
+	}()
 }
 
 func (t *Tray) loop(ctx context.Context) {
@@ -359,15 +414,44 @@ func (t *Tray) categorize(ctx context.Context, apps []App) {
 	}
 	cats := t.cats
 	t.mu.Unlock()
+	// The apps not known yet in one call, not one each (a round trip per
+	// app held up the first complete menu); the icons sync installed are
+	// named, so their bytes stay out of the reply.
+	var ask []string
+	for _, a := range apps {
+		if _, ok := cats[a.ID]; !ok {
+			ask = append(ask, a.ID)
+		}
+	}
+	// A daemon from before MetadataBatch (during an upgrade) is asked
+	// one app at a time.
+	oneByOne := false
+	if len(ask) > 0 {
+		res, err := t.client.MetadataBatch(ctx, ask, menusync.KnownIcons(t.opts.DataHome, ask))
+		switch {
+		case err == nil:
+			for i, r := range res {
+				if r.Err != nil {
+					// Asked again at the next refresh; "Other" until then.
+					t.log.Debug("no desktop metadata", "app", ask[i], "err", r.Err)
+					continue
+				}
+				cats[ask[i]] = MainCategory(r.Meta.Entry.Categories)
+			}
+		case launcher.IsUnknownMethod(err):
+			oneByOne = true
+		default:
+			t.log.Debug("no desktop metadata", "err", err)
+		}
+	}
 	for i, a := range apps {
 		c, ok := cats[a.ID]
-		if !ok {
+		if !ok && oneByOne {
 			md, err := t.client.Metadata(ctx, a.ID)
 			if errors.Is(err, launcher.ErrNoDaemon) || ctx.Err() != nil {
 				break
 			}
 			if err != nil {
-				// Asked again at the next refresh; "Other" until then.
 				t.log.Debug("no desktop metadata", "app", a.ID, "err", err)
 				continue
 			}
@@ -491,6 +575,9 @@ func (t *Tray) render() {
 }
 
 func (t *Tray) act(id string) {
+	if !t.connected() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	verb, arg, _ := strings.Cut(id, ":")

@@ -510,21 +510,32 @@ func TestContextEndsRun(t *testing.T) {
 	}
 }
 
+// The item registers while the connections are made (run, which Run
+// calls with fyne.io/systray; that runs once per process, so here with the
+// fake): one that cannot be made ends the tray with why.
 func TestRunFailsWithoutBuses(t *testing.T) {
 	nowhere := "unix:path=" + filepath.Join(t.TempDir(), "no-bus")
+	run := func(t *testing.T) error {
+		ui := newFakeShell()
+		err := run(context.Background(), Options{Log: discard()}, ui)
+		select {
+		case <-ui.quitCh:
+		default:
+			t.Error("the menu was not quit")
+		}
+		return err
+	}
 	t.Run("system", func(t *testing.T) {
 		t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", nowhere)
-		err := Run(context.Background(), Options{Log: discard()})
-		if err == nil || !strings.HasPrefix(err.Error(), "tray: system bus:") {
-			t.Errorf("Run = %v, want a system bus error", err)
+		if err := run(t); err == nil || !strings.HasPrefix(err.Error(), "tray: system bus:") {
+			t.Errorf("run = %v, want a system bus error", err)
 		}
 	})
 	t.Run("session", func(t *testing.T) {
 		bustest.New(t).AsSystemBus(t)
 		t.Setenv("DBUS_SESSION_BUS_ADDRESS", nowhere)
-		err := Run(context.Background(), Options{Log: discard()})
-		if err == nil || !strings.HasPrefix(err.Error(), "tray: session bus:") {
-			t.Errorf("Run = %v, want a session bus error", err)
+		if err := run(t); err == nil || !strings.HasPrefix(err.Error(), "tray: session bus:") {
+			t.Errorf("run = %v, want a session bus error", err)
 		}
 	})
 }

@@ -167,9 +167,10 @@ func (a launcherAPI) Metadata(msg dbus.Message, app string) (string, map[string]
 	return "", map[string]dbus.Variant{}, []launcher.Icon{}, nil
 }
 
-// MetadataBatch answers each app as Metadata does (and records a Metadata
-// call for each), all in one reply.
+// MetadataBatch answers each app as Metadata does (and records itself,
+// with the apps in Arg, then a Metadata call for each), all in one reply.
 func (a launcherAPI) MetadataBatch(msg dbus.Message, apps []string, known []launcher.KnownIcon) ([]launcher.MetadataReply, *dbus.Error) {
+	a.l.rec.add(call("MetadataBatch", msg, strings.Join(apps, " "), nil))
 	out := make([]launcher.MetadataReply, 0, len(apps))
 	for _, app := range apps {
 		id, entry, icons, err := a.Metadata(msg, app)

@@ -180,7 +180,15 @@ func nativeLoop() int {
 
 func nativeEnd() {
 	runSystrayExit()
-	instance.conn.Close()
+	// nspawn-tray patch: nativeStart leaves conn nil when the session bus
+	// cannot be reached, and quitting then closed a nil connection (a
+	// panic instead of the caller's own error).
+	instance.lock.Lock()
+	conn := instance.conn
+	instance.lock.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
 }
 
 func quit() {
