@@ -28,12 +28,12 @@ func TestSVGIsSVG(t *testing.T) {
 }
 
 func TestTrayIcons(t *testing.T) {
-	for name, data := range map[string][]byte{"idle": TrayIdle, "running": TrayRunning} {
+	for name, data := range map[string][]byte{"idle": TrayIdle(), "running": TrayRunning()} {
 		if size, err := Validate(data, FormatPNG); err != nil || size != "32x32" {
 			t.Errorf("%s: %q, %v", name, size, err)
 		}
 	}
-	if bytes.Equal(TrayIdle, TrayRunning) {
+	if bytes.Equal(TrayIdle(), TrayRunning()) {
 		t.Error("the idle and running icons are the same")
 	}
 }

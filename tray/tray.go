@@ -221,7 +221,7 @@ func (t *Tray) run(ctx context.Context) {
 // onReady must return fast: the item registers with the host after it.
 // Everything slow happens in the loop.
 func (t *Tray) onReady(ctx context.Context, quit func()) {
-	t.ui.setIcon(icons.TrayIdle, "Container apps")
+	t.ui.setIcon(icons.TrayIdle(), "Container apps")
 	t.ui.setTitle("nspawn-tray")
 	t.render()
 	go func() {
@@ -561,9 +561,9 @@ func (t *Tray) render() {
 	items := Build(t.apps, t.running, st, time.Now())
 	running := len(t.running)
 	t.mu.Unlock()
-	icon, tip := icons.TrayIdle, "Container apps: nothing running"
+	icon, tip := icons.TrayIdle(), "Container apps: nothing running"
 	if running > 0 {
-		icon, tip = icons.TrayRunning, fmt.Sprintf("Container apps: %d running", running)
+		icon, tip = icons.TrayRunning(), fmt.Sprintf("Container apps: %d running", running)
 	}
 	// The menu first: when the icon says a machine runs, its entry is
 	// there.

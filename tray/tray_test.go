@@ -92,8 +92,8 @@ func TestMenuFollowsMachinesAndIcon(t *testing.T) {
 	e := newEnv(t, without{})
 	e.start(t)
 	e.waitMenu(t, has("- Nothing running"))
-	if icon, tip := e.ui.state(); !bytes.Equal(icon, icons.TrayIdle) || tip != "Container apps: nothing running" {
-		t.Errorf("idle: tooltip %q, idle icon %v", tip, bytes.Equal(icon, icons.TrayIdle))
+	if icon, tip := e.ui.state(); !bytes.Equal(icon, icons.TrayIdle()) || tip != "Container apps: nothing running" {
+		t.Errorf("idle: tooltip %q, idle icon %v", tip, bytes.Equal(icon, icons.TrayIdle()))
 	}
 
 	// A machine started elsewhere: its age comes from machined.
@@ -103,14 +103,14 @@ func TestMenuFollowsMachinesAndIcon(t *testing.T) {
 	if strings.Contains(m, ".host") || strings.Contains(m, "Nothing running") {
 		t.Errorf("menu with one container:\n%s", m)
 	}
-	if icon, tip := e.ui.state(); !bytes.Equal(icon, icons.TrayRunning) || tip != "Container apps: 1 running" {
-		t.Errorf("running: tooltip %q, running icon %v", tip, bytes.Equal(icon, icons.TrayRunning))
+	if icon, tip := e.ui.state(); !bytes.Equal(icon, icons.TrayRunning()) || tip != "Container apps: 1 running" {
+		t.Errorf("running: tooltip %q, running icon %v", tip, bytes.Equal(icon, icons.TrayRunning()))
 	}
 
 	e.machined.Remove("web")
 	e.waitMenu(t, has("- Nothing running"))
-	if icon, tip := e.ui.state(); !bytes.Equal(icon, icons.TrayIdle) || tip != "Container apps: nothing running" {
-		t.Errorf("idle again: tooltip %q, idle icon %v", tip, bytes.Equal(icon, icons.TrayIdle))
+	if icon, tip := e.ui.state(); !bytes.Equal(icon, icons.TrayIdle()) || tip != "Container apps: nothing running" {
+		t.Errorf("idle again: tooltip %q, idle icon %v", tip, bytes.Equal(icon, icons.TrayIdle()))
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 func main() {
 	systray.Run(func() {
-		systray.SetIcon(icons.TrayIdle)
+		systray.SetIcon(icons.TrayIdle())
 		systray.AddMenuItem("Quit", "")
 	}, nil)
 }
