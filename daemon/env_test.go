@@ -163,6 +163,9 @@ func newEnv(t *testing.T) *env {
 	e.polkit = bustest.NewPolkit(t, b.Conn(t))
 	e.machined = bustest.NewMachined(t, b.Conn(t))
 	e.systemd = bustest.NewSystemd(t, b.Conn(t))
+	// Before its connection closes (cleanups run last first): an
+	// instance's ExecStopPost may still be running when Wait has answered.
+	t.Cleanup(e.systemd.Settle)
 	e.systemd.OnStart(e.onStart)
 	e.systemd.OnEnd(e.onEnd)
 	e.polkit.Answer(launcher.ActionLaunch, bustest.PolkitAnswer{Authorized: true})

@@ -253,9 +253,34 @@ func (s *Service) wait(ctx context.Context, msg dbus.Message, machine string) (i
 		}
 		return fail(launcher.ErrNameAccessDenied, "instance %q is not yours", machine)
 	}
+	// The app's end is known when the unit's main process (nspawn) has
+	// exited: answer then, not once its ExecStopPost (cleanup-instance, a
+	// process of its own) has written the exit record, which the answer
+	// would otherwise wait for. The record still answers every other case
+	// (a Wait after the unit is gone, or after this daemon restarted).
+	var unit string
+	var unitChanged <-chan struct{}
+	if rec, err := s.readRecord(machine); err == nil {
+		if err := notYours(rec.UID); err != nil {
+			return -1, err
+		}
+		unit = rec.Unit
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if ch, err := s.units.Follow(wctx, func(u string) bool { return u == unit }); err == nil && s.units.WatchUnitWhile(wctx, unit) == nil {
+			unitChanged = ch
+		}
+	}
 	gone := 0
+	askUnit := unit != "" // at first, and when its properties changed
 	for {
 		changed := s.exits.next()
+		if askUnit {
+			askUnit = false
+			if status, ok := s.mainExit(ctx, unit); ok {
+				return status, nil
+			}
+		}
 		if rec, err := s.readExit(machine); err == nil {
 			if err := notYours(rec.UID); err != nil {
 				return -1, err
@@ -279,6 +304,11 @@ func (s *Service) wait(ctx context.Context, msg dbus.Message, machine string) (i
 		}
 		select {
 		case <-changed:
+		case _, ok := <-unitChanged:
+			askUnit = ok
+			if !ok {
+				unitChanged = nil // the connection went: the record answers
+			}
 		case <-time.After(waitPoll):
 			if time.Since(rec.Since.Time()) > time.Minute && !s.units.Loaded(ctx, rec.Unit) {
 				if _, err := s.readExit(machine); err == nil {
@@ -290,6 +320,22 @@ func (s *Service) wait(ctx context.Context, msg dbus.Message, machine string) (i
 			return -1, ctx.Err()
 		}
 	}
+}
+
+// mainExit is the status of unit's main process as a shell gives it, once
+// it has ended; false while it runs, or when that is not known (no unit,
+// or systemd did not answer: the exit record answers then).
+func (s *Service) mainExit(ctx context.Context, unit string) (int32, bool) {
+	if unit == "" {
+		return 0, false
+	}
+	code, status, err := s.units.MainExit(ctx, unit)
+	if err != nil || code == 0 {
+		return 0, false
+	}
+	e := Ended{Code: map[int32]string{1: "exited", 2: "killed", 3: "dumped"}[code], Status: strconv.Itoa(int(status))}
+	st := e.shellStatus()
+	return st, st >= 0
 }
 
 // waiters bounds the Wait calls each user has open: each holds a goroutine

@@ -502,6 +502,42 @@ func TestWaitReturnsExitStatus(t *testing.T) {
 	}
 }
 
+// Wait answers when the app's main process (nspawn) has exited, while the
+// unit's ExecStopPost (cleanup-instance) still runs, not once it has
+// written the exit record; a Wait after that gets the record's answer.
+func TestWaitAnswersBeforeTheCleanup(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.systemd.OnEnd(func(u bustest.Unit) {
+		if strings.HasPrefix(u.Name, "nspawn-tray-plain-") {
+			<-release
+		}
+		e.onEnd(u)
+	})
+	unit, done := e.waitedLaunch(launcher.Session{})
+	if err := e.systemd.Exit(unit, 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != 7 {
+			t.Fatalf("Wait = %+v, want 7", r)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Wait waited for the unit's ExecStopPost")
+	}
+	if len(e.staged()) == 0 {
+		t.Error("the cleanup ran before Wait answered: the test shows nothing")
+	}
+	close(release)
+	bustest.Eventually(t, "the staging dir is gone", func() bool { return len(e.staged()) == 0 })
+	machine := strings.TrimSuffix(strings.TrimPrefix(unit, "nspawn-tray-"), ".service")
+	if got, err := e.client(bustest.Alice).Wait(context.Background(), machine); err != nil || got != 7 {
+		t.Errorf("Wait after the cleanup = %d, %v; want 7", got, err)
+	}
+}
+
 // Only the instance's owner (or root) learns how it ended; a machine name
 // that is no instance, or one long gone, is NoSuchInstance.
 func TestWaitRefuses(t *testing.T) {

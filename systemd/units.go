@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -19,8 +20,9 @@ import (
 // exactly the rights systemctl gives it, and root needs no polkit at all.
 
 const (
-	unitIf  = "org.freedesktop.systemd1.Unit"
-	propsIf = "org.freedesktop.DBus.Properties"
+	unitIf    = "org.freedesktop.systemd1.Unit"
+	serviceIf = "org.freedesktop.systemd1.Service"
+	propsIf   = "org.freedesktop.DBus.Properties"
 )
 
 // StartUnit starts unit (mode "replace", as systemctl start does) and waits
@@ -281,6 +283,47 @@ func (m *Manager) WatchUnit(ctx context.Context, unit string) error {
 		return fmt.Errorf("systemd: watch %s: %w", unit, err)
 	}
 	return nil
+}
+
+// WatchUnitWhile is WatchUnit for as long as ctx lasts: the match is
+// removed when it ends (a daemon that waits for each of many instances
+// must not collect a match rule for each; dbus-daemon allows a connection
+// a few hundred).
+func (m *Manager) WatchUnitWhile(ctx context.Context, unit string) error {
+	opts := []dbus.MatchOption{dbus.WithMatchSender(busName), dbus.WithMatchInterface(propsIf),
+		dbus.WithMatchMember("PropertiesChanged"), dbus.WithMatchObjectPath(unitPath(unit))}
+	if err := m.conn.AddMatchSignalContext(ctx, opts...); err != nil {
+		return fmt.Errorf("systemd: watch %s: %w", unit, err)
+	}
+	go func() {
+		<-ctx.Done()
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.conn.RemoveMatchSignalContext(rctx, opts...)
+	}()
+	return nil
+}
+
+// MainExit says how unit's main process ended: CLD_EXITED (1) with its
+// exit status, CLD_KILLED (2) or CLD_DUMPED (3) with the signal; code 0
+// while it runs or before it ran. A unit that is not loaded is ErrNoSuchUnit.
+// For a service whose ExecStopPost still runs, this is known before the
+// unit is inactive.
+func (m *Manager) MainExit(ctx context.Context, unit string) (code, status int32, err error) {
+	var path dbus.ObjectPath
+	if err := m.conn.Object(busName, objPath).CallWithContext(ctx, managerIf+".GetUnit", 0, unit).Store(&path); err != nil {
+		return 0, 0, fmt.Errorf("systemd: main process of %s: %w", unit, mapError(err))
+	}
+	obj := m.conn.Object(busName, path)
+	for _, p := range []struct {
+		name string
+		dst  *int32
+	}{{"ExecMainCode", &code}, {"ExecMainStatus", &status}} {
+		if err := obj.CallWithContext(ctx, propsIf+".Get", 0, serviceIf, p.name).Store(p.dst); err != nil {
+			return 0, 0, fmt.Errorf("systemd: main process of %s: %w", unit, mapError(err))
+		}
+	}
+	return code, status, nil
 }
 
 const unitPathPrefix = "/org/freedesktop/systemd1/unit/"

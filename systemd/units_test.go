@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -187,5 +188,57 @@ func TestWatchUnit(t *testing.T) {
 	}
 	if unitOfPath("/org/freedesktop/systemd1/job/1") != "" || unitOfPath("/org/freedesktop/systemd1/unit/a/b") != "" {
 		t.Error("unitOfPath of other paths")
+	}
+}
+
+// MainExit knows how the main process ended while the unit is still
+// deactivating (its ExecStopPost running), and WatchUnitWhile's match goes
+// with its context: later changes are no longer followed.
+func TestMainExitAndWatchUnitWhile(t *testing.T) {
+	fake, m, _ := setup(t)
+	ctx := context.Background()
+	unit := "systemd-nspawn@tiny-2.service"
+	if _, _, err := m.MainExit(ctx, unit); !errors.Is(err, ErrNoSuchUnit) {
+		t.Errorf("MainExit of an unloaded unit: %v, want ErrNoSuchUnit", err)
+	}
+	release := make(chan struct{})
+	fake.OnEnd(func(bustest.Unit) { <-release })
+	defer close(release)
+	if err := m.StartUnit(ctx, unit); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := m.MainExit(ctx, unit); err != nil || code != 0 {
+		t.Errorf("MainExit while it runs: %d, %v; want 0", code, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	ch, err := m.Follow(ctx, func(u string) bool { return u == unit })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WatchUnitWhile(wctx, unit); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Exit(unit, 2, 15); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change followed for the watched unit")
+	}
+	if code, status, err := m.MainExit(ctx, unit); err != nil || code != 2 || status != 15 {
+		t.Errorf("MainExit while its ExecStopPost runs: %d, %d, %v; want 2, 15", code, status, err)
+	}
+	// Unwatched: the unit's end (once the hook returns) is not followed.
+	cancel()
+	time.Sleep(100 * time.Millisecond) // the RemoveMatch goes out
+	for len(ch) > 0 {
+		<-ch
+	}
+	release <- struct{}{}
+	select {
+	case <-ch:
+		t.Error("a change of the unit followed after WatchUnitWhile's context ended")
+	case <-time.After(300 * time.Millisecond):
 	}
 }

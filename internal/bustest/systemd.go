@@ -62,6 +62,7 @@ type Systemd struct {
 	jobs    uint32
 	onStart func(Unit) (result string, err *dbus.Error)
 	onEnd   func(Unit)
+	posts   sync.WaitGroup // OnEnd hooks to run or running
 	started recorder[Unit]
 	stopped recorder[string]
 	unrefs  recorder[string]
@@ -106,6 +107,13 @@ func (s *Systemd) OnEnd(f func(Unit)) {
 // ended closes the descriptors the unit was given (StandardOutput…, as
 // systemd does once a unit is gone) and calls the OnEnd hook. s.mu is held.
 func (s *Systemd) ended(u *Unit) {
+	post := s.endedPost(u)
+	go post()
+}
+
+// endedPost is ended, but returns the OnEnd hook's run for the caller to
+// do (a no-op without a hook). s.mu is held.
+func (s *Systemd) endedPost(u *Unit) func() {
 	// Copies of u handed to hooks share its map: change a map of its own.
 	u.Props = maps.Clone(u.Props)
 	for k, v := range u.Props {
@@ -118,9 +126,15 @@ func (s *Systemd) ended(u *Unit) {
 	}
 	if f := s.onEnd; f != nil {
 		c := *u
-		go f(c)
+		s.posts.Add(1)
+		return func() { defer s.posts.Done(); f(c) }
 	}
+	return func() {}
 }
+
+// Settle waits until the OnEnd hooks of the units that ended so far have
+// run, and Exit's units have reached their final state.
+func (s *Systemd) Settle() { s.posts.Wait() }
 
 // Started are the units StartTransientUnit was asked for, in order.
 func (s *Systemd) Started() []Unit { return s.started.all() }
@@ -158,7 +172,10 @@ func (s *Systemd) LoadedNames() []string {
 }
 
 // Exit ends unit's main process with code (CLD_EXITED 1, CLD_KILLED 2) and
-// status, as systemd sees it, and emits PropertiesChanged.
+// status, as systemd sees it: the unit is "deactivating" (with its
+// ExecMain* properties) while the OnEnd hook runs, as systemd runs
+// ExecStopPost, then inactive or failed, and collected as its CollectMode
+// says. Each state change emits PropertiesChanged. Exit returns at once.
 func (s *Systemd) Exit(name string, code, status int32) error {
 	s.mu.Lock()
 	u, ok := s.units[name]
@@ -167,14 +184,33 @@ func (s *Systemd) Exit(name string, code, status int32) error {
 		return fmt.Errorf("no unit %s", name)
 	}
 	u.ExecMainCode, u.ExecMainStatus = code, status
-	u.ActiveState = "inactive"
+	u.ActiveState = "deactivating"
+	final := "inactive"
 	if code != 1 || status != 0 {
-		u.ActiveState = "failed"
+		final = "failed"
 	}
-	state := u.ActiveState
-	s.ended(u)
-	s.collect(u)
+	post := s.endedPost(u)
+	s.posts.Add(1)
 	s.mu.Unlock()
+	err := s.changed(name, "deactivating")
+	go func() {
+		defer s.posts.Done()
+		post()
+		s.mu.Lock()
+		u, ok := s.units[name]
+		if ok {
+			u.ActiveState = final
+			s.collect(u)
+		}
+		s.mu.Unlock()
+		if ok {
+			s.changed(name, final)
+		}
+	}()
+	return err
+}
+
+func (s *Systemd) changed(name, state string) error {
 	return s.conn.Emit(UnitPath(name), "org.freedesktop.DBus.Properties.PropertiesChanged", unitIf,
 		map[string]dbus.Variant{"ActiveState": dbus.MakeVariant(state)}, []string{})
 }
@@ -182,7 +218,7 @@ func (s *Systemd) Exit(name string, code, status int32) error {
 // collect drops u when it ended, is collected when inactive or failed,
 // and no reference holds it. s.mu is held.
 func (s *Systemd) collect(u *Unit) {
-	if u.Refs > 0 || u.ActiveState == "active" {
+	if u.Refs > 0 || u.ActiveState == "active" || u.ActiveState == "deactivating" {
 		return
 	}
 	if mode, _ := u.Props["CollectMode"].Value().(string); mode != "inactive-or-failed" && u.ActiveState == "failed" {
