@@ -18,6 +18,12 @@ touch "$b/xauth"
 xauth -f /home/alice/.Xauthority nlist :0 | sed 's/^..../ffff/' | xauth -q -f "$b/xauth" nmerge -
 chmod 0644 "$b/xauth"
 
+# as_alice CMD...: CMD as alice, in her session's environment. setpriv, not
+# runuser: runuser opens and closes a PAM session (4 ms more here), which
+# neither a command in alice's own shell nor the baseline (root's
+# systemd-run) pays.
+as_alice() { setpriv --reuid=1000 --regid=1000 --init-groups "${alice_env[@]}" "$@"; }
+
 now() { date +%s%N; }
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # baseline NAME [--wait] [PAYLOAD...]: unit and machine bench-NAME; with

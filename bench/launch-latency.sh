@@ -7,7 +7,7 @@
 set -euo pipefail
 n=${1:-30}
 
-launch() { runuser -u alice -- "${alice_env[@]}" nspawn-tray launch "$@" >/dev/null; }
+launch() { as_alice nspawn-tray launch "$@" >/dev/null; }
 # Until the instance of a launch without --wait is gone (its payload exits
 # at once), so that the next one is a fresh launch, not a join.
 settle() { while [ -n "$(machinectl list --no-legend | grep -E '^probe-bench-' || true)" ]; do sleep 0.01; done; }

@@ -20,7 +20,6 @@ cleanup() {
 	rm -f "$apps"/bench-many-*.toml "$settings"
 	rm -rf "$work"
 }
-as_alice() { runuser -u alice -- "${alice_env[@]}" "$@"; }
 stop_all() { for i in $(seq -w 1 "$n"); do as_alice nspawn-tray stop --app "bench-many-$i" >/dev/null 2>&1 || true; done; }
 running() { machinectl list --no-legend | grep -c '^bench-many-' || true; }
 wait_none() { while [ "$(running)" != 0 ]; do sleep 0.02; done; }
