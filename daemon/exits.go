@@ -267,7 +267,7 @@ func (s *Service) wait(ctx context.Context, msg dbus.Message, machine string) (i
 		unit = rec.Unit
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		if ch, err := s.units.Follow(wctx, func(u string) bool { return u == unit }); err == nil && s.units.WatchUnitWhile(wctx, unit) == nil {
+		if ch, err := s.units.WatchUnitWhile(wctx, unit); err == nil {
 			unitChanged = ch
 		}
 	}

@@ -125,6 +125,37 @@ func TestWaitPassesOutputAndStatus(t *testing.T) {
 	}
 }
 
+// Wait answers from the instance unit's end (its main process, before the
+// ExecStopPost), following the unit with a match rule for the call's time:
+// many waits leave the daemon with the match rules it had, and a Wait
+// after the cleanup answers from the record.
+func TestWaitsLeaveNoMatchRules(t *testing.T) {
+	script := `set -e
+name=$(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s io.github.nspawn_tray.Launcher1 | cut -d'"' -f2)
+rules() { busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.Debug.Stats GetConnectionStats s "$name" | grep -o '"MatchRules" u [0-9]*' | cut -d' ' -f3; }
+before=$(rules)
+for i in $(seq 20); do
+	runuser -u alice -- nspawn-tray launch --wait status -- 3 >/dev/null 2>&1 || [ $? = 3 ]
+done
+sleep 0.5
+now=$(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s io.github.nspawn_tray.Launcher1 | cut -d'"' -f2)
+echo "$name $now $before $(rules)"
+`
+	// The daemon must be up (and stay: each launch is a call) for its
+	// connection's numbers.
+	mustRun(t, "alice", "nspawn-tray", "launch", "--wait", "status")
+	out := strings.Fields(mustRun(t, "root", "sh", "-c", script))
+	if len(out) != 4 {
+		t.Fatalf("script said %q", out)
+	}
+	if out[0] != out[1] {
+		t.Skipf("the daemon restarted during the loop (%s, then %s)", out[0], out[1])
+	}
+	if out[2] != out[3] {
+		t.Errorf("the daemon's match rules went from %s to %s over 20 waited launches", out[2], out[3])
+	}
+}
+
 func TestLaunchListStop(t *testing.T) {
 	machine := launch(t, "alice", "sleeper")
 	if !machineListed(t, machine) {

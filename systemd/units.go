@@ -285,23 +285,26 @@ func (m *Manager) WatchUnit(ctx context.Context, unit string) error {
 	return nil
 }
 
-// WatchUnitWhile is WatchUnit for as long as ctx lasts: the match is
-// removed when it ends (a daemon that waits for each of many instances
-// must not collect a match rule for each; dbus-daemon allows a connection
-// a few hundred).
-func (m *Manager) WatchUnitWhile(ctx context.Context, unit string) error {
+// WatchUnitWhile sends on the returned channel when unit's properties
+// change or a job of it ends (and when systemd restarted), for as long as
+// ctx lasts; then the channel closes and its match rule is removed. A
+// daemon that waits for each of many instances must not collect match
+// rules: dbus-daemon allows a connection a few hundred. It needs
+// Subscribe.
+func (m *Manager) WatchUnitWhile(ctx context.Context, unit string) (<-chan struct{}, error) {
 	opts := []dbus.MatchOption{dbus.WithMatchSender(busName), dbus.WithMatchInterface(propsIf),
 		dbus.WithMatchMember("PropertiesChanged"), dbus.WithMatchObjectPath(unitPath(unit))}
 	if err := m.conn.AddMatchSignalContext(ctx, opts...); err != nil {
-		return fmt.Errorf("systemd: watch %s: %w", unit, err)
+		return nil, fmt.Errorf("systemd: watch %s: %w", unit, err)
 	}
+	ch := m.follow(ctx, func(u string) bool { return u == unit })
 	go func() {
 		<-ctx.Done()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = m.conn.RemoveMatchSignalContext(rctx, opts...)
 	}()
-	return nil
+	return ch, nil
 }
 
 // MainExit says how unit's main process ended: CLD_EXITED (1) with its
@@ -384,6 +387,11 @@ func (m *Manager) Follow(ctx context.Context, watch func(unit string) bool) (<-c
 			return nil, fmt.Errorf("systemd: follow units: %w", err)
 		}
 	}
+	return m.follow(ctx, watch), nil
+}
+
+// follow adds a follower for as long as ctx lasts.
+func (m *Manager) follow(ctx context.Context, watch func(unit string) bool) <-chan struct{} {
 	f := &follower{watch: watch, ch: make(chan struct{}, 1)}
 	m.mu.Lock()
 	m.followers = append(m.followers, f)
@@ -403,7 +411,7 @@ func (m *Manager) Follow(ctx context.Context, watch func(unit string) bool) (<-c
 			close(f.ch)
 		}
 	}()
-	return f.ch, nil
+	return f.ch
 }
 
 // notify tells the followers watching unit ("" for all) that something

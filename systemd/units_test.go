@@ -211,11 +211,13 @@ func TestMainExitAndWatchUnitWhile(t *testing.T) {
 		t.Errorf("MainExit while it runs: %d, %v; want 0", code, err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	ch, err := m.Follow(ctx, func(u string) bool { return u == unit })
+	ch, err := m.WatchUnitWhile(wctx, unit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.WatchUnitWhile(wctx, unit); err != nil {
+	// Another follower sees the end, once the match is gone.
+	other, err := m.Follow(ctx, func(u string) bool { return u == unit })
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fake.Exit(unit, 2, 15); err != nil {
@@ -229,16 +231,19 @@ func TestMainExitAndWatchUnitWhile(t *testing.T) {
 	if code, status, err := m.MainExit(ctx, unit); err != nil || code != 2 || status != 15 {
 		t.Errorf("MainExit while its ExecStopPost runs: %d, %d, %v; want 2, 15", code, status, err)
 	}
-	// Unwatched: the unit's end (once the hook returns) is not followed.
+	// Its context ended: the channel closes, and the match is removed, so
+	// the unit's end (once the hook returns) reaches no follower.
 	cancel()
+	for range ch {
+	}
 	time.Sleep(100 * time.Millisecond) // the RemoveMatch goes out
-	for len(ch) > 0 {
-		<-ch
+	for len(other) > 0 {
+		<-other
 	}
 	release <- struct{}{}
 	select {
-	case <-ch:
-		t.Error("a change of the unit followed after WatchUnitWhile's context ended")
+	case <-other:
+		t.Error("the unit's PropertiesChanged still arrives after WatchUnitWhile's context ended")
 	case <-time.After(300 * time.Millisecond):
 	}
 }
