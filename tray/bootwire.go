@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nspawn-tray/nspawn-tray/machines"
@@ -134,8 +135,14 @@ func (t *Tray) bootAuth(ctx context.Context) (boot, enable Auth) {
 		}
 		return AuthNo
 	}
-	enable = ask(actionManageUnitFiles)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		enable = ask(actionManageUnitFiles)
+	}()
 	boot = ask(actionManageUnits)
+	wg.Wait()
 	if boot != AuthYes && inGroup(MachinesGroup) {
 		boot = AuthYes
 	}

@@ -483,40 +483,65 @@ func (t *Tray) refreshAutostart() {
 
 func (t *Tray) refreshState(ctx context.Context) {
 	st := State{Autostart: autostart.Enabled(t.opts.AutostartDir, autostart.TrayFile)}
-	var names []string
-	if err := t.sys.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.ListActivatableNames", 0).Store(&names); err == nil {
-		st.Daemon = DaemonMissing
-		for _, n := range names {
-			if n == launcher.BusName {
-				st.Daemon = DaemonOK
-			}
-		}
-	}
-	if st.Daemon == DaemonMissing {
-		// A daemon that runs without being activatable (started by hand)
-		// answers Launch all the same.
-		var has bool
-		if err := t.sys.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, launcher.BusName).Store(&has); err == nil && has {
-			st.Daemon = DaemonOK
-		}
-	}
-	if names := t.sys.Names(); len(names) > 0 {
-		r, err := t.auth.CheckBusName(ctx, names[0], launcher.ActionLaunch, nil, false)
-		switch {
-		case err != nil:
-			t.log.Warn("cannot ask polkit", "err", err)
-		case r.Authorized:
-			st.Auth = AuthYes
-		case r.Challenge:
-			st.Auth = AuthChallenge
-		default:
-			st.Auth = AuthNo
-		}
-	}
-	st.BootAuth, st.EnableAuth = t.bootAuth(ctx)
+	// Three questions to two services, at once: each polkit check is a
+	// round trip through polkitd's rules, and the first menu waits for all.
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		st.Daemon = t.daemonState(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		st.Auth = t.launchAuth(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		st.BootAuth, st.EnableAuth = t.bootAuth(ctx)
+	}()
+	wg.Wait()
 	t.mu.Lock()
 	t.state = st
 	t.mu.Unlock()
+}
+
+// daemonState says whether the daemon can be reached: activatable, or
+// running (or the bus did not say: then it may be).
+func (t *Tray) daemonState(ctx context.Context) Daemon {
+	var names []string
+	if err := t.sys.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.ListActivatableNames", 0).Store(&names); err != nil {
+		return DaemonOK
+	}
+	if slices.Contains(names, launcher.BusName) {
+		return DaemonOK
+	}
+	// A daemon that runs without being activatable (started by hand)
+	// answers Launch all the same.
+	var has bool
+	if err := t.sys.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, launcher.BusName).Store(&has); err == nil && has {
+		return DaemonOK
+	}
+	return DaemonMissing
+}
+
+// launchAuth is what polkit says about launching for this user (yes when
+// it cannot be asked: the launch itself will tell).
+func (t *Tray) launchAuth(ctx context.Context) Auth {
+	names := t.sys.Names()
+	if len(names) == 0 {
+		return AuthYes
+	}
+	r, err := t.auth.CheckBusName(ctx, names[0], launcher.ActionLaunch, nil, false)
+	switch {
+	case err != nil:
+		t.log.Warn("cannot ask polkit", "err", err)
+		return AuthYes
+	case r.Authorized:
+		return AuthYes
+	case r.Challenge:
+		return AuthChallenge
+	}
+	return AuthNo
 }
 
 func (t *Tray) refreshMachines(ctx context.Context) {
