@@ -299,6 +299,21 @@ func TestLaunchWait(t *testing.T) {
 	}
 }
 
+// stopEndsWait makes the fake daemon's Wait answer 137 once Stop was
+// called (as for a killed app), 0 after 10 s without.
+func stopEndsWait(l *bustest.Launcher) {
+	stopped := make(chan struct{})
+	l.OnStop(func(bustest.LauncherCall) *dbus.Error { close(stopped); return nil })
+	l.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
+		select {
+		case <-stopped:
+			return 137, nil
+		case <-time.After(10 * time.Second):
+			return 0, nil
+		}
+	})
+}
+
 // Ctrl-C while the daemon is still starting the app (it is listed
 // already, the reply is not here yet) stops it once the reply is: the
 // app, which holds the terminal, must not outlive the client.
@@ -310,16 +325,7 @@ func TestLaunchWaitInterruptedWhileLaunching(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // the signal is delivered before the reply
 		return "spotify-00000001", -1, nil
 	})
-	stopped := make(chan struct{})
-	l.OnStop(func(bustest.LauncherCall) *dbus.Error { close(stopped); return nil })
-	l.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
-		select {
-		case <-stopped:
-			return 137, nil
-		case <-time.After(10 * time.Second):
-			return 0, nil
-		}
-	})
+	stopEndsWait(l)
 	stdout, stderr := tempFile(t, "stdout"), tempFile(t, "stderr")
 	code := Program{}.Run([]string{"launch", "--wait", "spotify"}, stdout, stderr)
 	if code != 130 || !slices.Contains(methods(l.Calls()), "Stop spotify-00000001") {
@@ -335,16 +341,7 @@ func TestLaunchWaitInterruptedWhileLaunching(t *testing.T) {
 func TestLaunchWaitInterrupted(t *testing.T) {
 	noDesktop(t)
 	l := fakeDaemon(t)
-	stopped := make(chan struct{})
-	l.OnStop(func(bustest.LauncherCall) *dbus.Error { close(stopped); return nil })
-	l.OnWait(func(bustest.LauncherCall) (int32, *dbus.Error) {
-		select {
-		case <-stopped:
-			return 137, nil
-		case <-time.After(10 * time.Second):
-			return 0, nil
-		}
-	})
+	stopEndsWait(l)
 	stdout, stderr := tempFile(t, "stdout"), tempFile(t, "stderr")
 	go func() {
 		bustest.Eventually(t, "the client waits", func() bool { return slices.Contains(methods(l.Calls()), "Wait spotify-00000001") })

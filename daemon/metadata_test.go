@@ -202,10 +202,7 @@ func TestMetaCacheEvictsTheOldest(t *testing.T) {
 // the client asks again for the rest.
 func TestMetadataBatch(t *testing.T) {
 	e := newEnv(t)
-	img := filepath.Join(e.paths.Machines, "img")
-	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
-	icon := pngIcon(t, 48)
-	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"), string(icon), 0o644)
+	icon := e.imageX(t, "48x48", pngIcon(t, 48))
 	c := e.client(bustest.Alice)
 	ctx := context.Background()
 	apps := []string{"full", "nosuch", "plain", "full", "../../etc/passwd"}
@@ -253,11 +250,8 @@ func TestMetadataBatch(t *testing.T) {
 // again: every app is answered, in order, over several calls.
 func TestMetadataBatchIsCutBySize(t *testing.T) {
 	e := newEnv(t)
-	img := filepath.Join(e.paths.Machines, "img")
-	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
 	// Big icons: a noisy PNG does not compress.
-	big := noisyPNG(t, 400)
-	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/512x512/apps/x.png"), string(big), 0o644)
+	big := e.imageX(t, "512x512", noisyPNG(t, 400))
 	var apps []string
 	per := len(big)
 	n := launcher.MetadataBatchBytes/per + 3
@@ -288,13 +282,24 @@ func TestMetadataBatchIsCutBySize(t *testing.T) {
 	}
 }
 
+// imageX makes the image "img" (which the test env's definitions use) hold
+// the desktop entry X, whose program is /usr/bin/full, and its icon in
+// hicolor's sizeDir; it returns the icon.
+func (e *env) imageX(t *testing.T, sizeDir string, icon []byte) []byte {
+	t.Helper()
+	img := filepath.Join(e.paths.Machines, "img")
+	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
+	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor", sizeDir, "apps/x.png"), string(icon), 0o644)
+	return icon
+}
+
 // noisyPNG is a size x size PNG of random pixels: it does not compress.
-func noisyPNG(t *testing.T, size int) []byte {
+func noisyPNG(tb testing.TB, size int) []byte {
 	img := image.NewNRGBA(image.Rect(0, 0, size, size))
 	rand.NewChaCha8([32]byte{1}).Read(img.Pix)
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return b.Bytes()
 }
@@ -309,7 +314,7 @@ func BenchmarkMetadataCached(b *testing.B) {
 	for path, data := range map[string]string{
 		filepath.Join(s.paths.Apps, "full.toml"):                          "name = \"Full\"\nimage = \"img\"\nexec = [\"/usr/bin/full\"]\n",
 		filepath.Join(img, "usr/share/applications/x.desktop"):            "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n",
-		filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"):    string(noisyPNGB(b, 48)),
+		filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"):    string(noisyPNG(b, 48)),
 		filepath.Join(img, "usr/share/icons/hicolor/scalable/apps/x.svg"): `<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48"/>`,
 		filepath.Join(img, "usr/bin/full"):                                "",
 	} {
@@ -333,25 +338,12 @@ func BenchmarkMetadataCached(b *testing.B) {
 	}
 }
 
-func noisyPNGB(b *testing.B, size int) []byte {
-	img := image.NewNRGBA(image.Rect(0, 0, size, size))
-	rand.NewChaCha8([32]byte{1}).Read(img.Pix)
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		b.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // An icon the caller lists as known (its app, size, type and digest) comes
 // back without bytes; any difference (another digest, size or app) brings
 // the bytes, and the cache keeps them for the next caller.
 func TestMetadataBatchLeavesOutKnownIcons(t *testing.T) {
 	e := newEnv(t)
-	img := filepath.Join(e.paths.Machines, "img")
-	writeFile(t, filepath.Join(img, "usr/share/applications/x.desktop"), "[Desktop Entry]\nType=Application\nName=X\nExec=/usr/bin/full\nIcon=x\n", 0o644)
-	icon := pngIcon(t, 48)
-	writeFile(t, filepath.Join(img, "usr/share/icons/hicolor/48x48/apps/x.png"), string(icon), 0o644)
+	icon := e.imageX(t, "48x48", pngIcon(t, 48))
 	e.app("full2", strings.Replace(plainApp, `"/usr/bin/plain"`, `"/usr/bin/full"`, 1), 0o644)
 	sum := sha256.Sum256(icon)
 	other := sha256.Sum256([]byte("other"))

@@ -1,6 +1,7 @@
 package ownedfiles
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,7 +31,7 @@ func TestReconcileKeepingManifest(t *testing.T) {
 	if got := readFile(t, list); got != before {
 		t.Errorf("manifest changed:\n%s\nwant\n%s", got, before)
 	}
-	if got := stamps(t, filepath.Join(base, "hicolor/48x48/apps")); !mapsEqualStamps(got, st) {
+	if got := stamps(t, filepath.Join(base, "hicolor/48x48/apps")); !maps.EqualFunc(got, st, sameStamp) {
 		t.Errorf("files touched: %v, were %v", got, st)
 	}
 
@@ -104,14 +105,5 @@ func TestReconcileKeepingOwnerKey(t *testing.T) {
 	}
 }
 
-func mapsEqualStamps(a, b map[string]stamp) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || !w.mtime.Equal(v.mtime) || w.ino != v.ino {
-			return false
-		}
-	}
-	return true
-}
+// sameStamp: the same file (inode), unwritten (modification time).
+func sameStamp(a, b stamp) bool { return a.ino == b.ino && a.mtime.Equal(b.mtime) }
