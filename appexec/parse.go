@@ -9,10 +9,11 @@ import (
 
 // Parse parses the exec-as command line (the arguments after the subcommand):
 //
-//	--uid N --gid N --home PATH [--status PATH] [--groups N,N...] -- ARGV...
+//	--uid N --gid N --home PATH [--status PATH] [--groups N,N...] [--await PATH]... -- ARGV...
 //
-// Each flag at most once (--status is optional), as a separate "--flag
-// value" pair, in any order;
+// Each flag at most once but --await (at most maxAwait), --status,
+// --groups and --await optional, as a separate "--flag value" pair, in any
+// order; paths absolute and clean;
 // numbers in plain decimal; home absolute and clean; at least one argv
 // element. UID or GID 0 is ErrRoot, everything else malformed ErrInvalid.
 // Spec.Env is left for the caller to fill.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nspawn-tray/nspawn-tray/launcher"
+	"github.com/nspawn-tray/nspawn-tray/stage"
 )
 
 // device is one host device node a gpu app gets: bound at the same path,
@@ -151,24 +152,30 @@ func hostGroups(uid uint32) ([]uint32, error) {
 	return out, nil
 }
 
+// gpuAccess is the host's GPU nodes and the groups of theirs the user
+// keeps, for a launch (bindGPU) and for a join into its instance.
+func gpuAccess(dev string, u stage.User) ([]device, []uint32, error) {
+	devs, err := findGPUs(dev)
+	if err != nil {
+		return nil, nil, fail(launcher.ErrNameFailed, "gpu: %v", err)
+	}
+	// No group database entry: no groups kept, the nodes' other
+	// permissions (and ACLs) still apply.
+	member, _ := hostGroups(u.UID)
+	return devs, deviceGroups(devs, member, u.GID), nil
+}
+
 // bindGPU gives a gpu app the host's GPU nodes. A host without any is no
 // error: the app renders in software, as without the key.
 func bindGPU(_ context.Context, l *launch) error {
 	if !l.app.GPU {
 		return nil
 	}
-	devs, err := findGPUs(l.s.paths.Dev)
+	devs, groups, err := gpuAccess(l.s.paths.Dev, l.user)
 	if err != nil {
-		return fail(launcher.ErrNameFailed, "gpu: %v", err)
+		return err
 	}
-	member, err := hostGroups(l.user.UID)
-	if err != nil {
-		// No group database entry: no groups kept, the nodes' other
-		// permissions (and ACLs) still apply.
-		member = nil
-	}
-	l.spec.Devices = devs
-	l.spec.Groups = deviceGroups(devs, member, l.user.GID)
+	l.spec.Devices, l.spec.Groups = devs, groups
 	for _, d := range devs {
 		l.spec.Binds = append(l.spec.Binds, bind{Src: d.Path, Dst: d.Path, RW: true})
 	}

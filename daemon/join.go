@@ -138,12 +138,9 @@ func (l *launch) join(ctx context.Context, rec launcher.Instance, leader uint32)
 	// The device groups the first launch kept (bindGPU), found the same way.
 	var groups []uint32
 	if l.app.GPU {
-		devs, err := findGPUs(s.paths.Dev)
-		if err != nil {
-			return fail(launcher.ErrNameFailed, "gpu: %v", err)
+		if _, groups, err = gpuAccess(s.paths.Dev, l.user); err != nil {
+			return err
 		}
-		member, _ := hostGroups(l.user.UID)
-		groups = deviceGroups(devs, member, l.user.GID)
 	}
 	l.machine = rec.Machine
 	l.unit = "nspawn-tray-join-" + rec.Machine + "-" + hex.EncodeToString(b[:]) + ".service"

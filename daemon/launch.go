@@ -154,14 +154,17 @@ func (l *launch) prepare(ctx context.Context, appID string, dict map[string]dbus
 	if err := l.timed("image", func() (err error) { img, err = s.image(l.app); return err }); err != nil {
 		return err
 	}
-	t0 := time.Now()
-	if l.user, err = hostUser(uid); err != nil {
+	if err := l.timed("user-settings", func() (err error) {
+		if l.user, err = hostUser(uid); err != nil {
+			return err
+		}
+		if l.settings, err = config.LoadSettings(s.paths.Settings); err != nil {
+			return fail(launcher.ErrNameFailed, "the daemon's settings are invalid: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	if l.settings, err = config.LoadSettings(s.paths.Settings); err != nil {
-		return fail(launcher.ErrNameFailed, "the daemon's settings are invalid: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	l.steps = append(l.steps, Step{"user-settings", time.Since(t0)})
 	u := l.user
 	l.spec = spec{App: l.app, Image: img.Path, Raw: img.Raw, Self: s.paths.Self, UID: u.UID, GID: u.GID,
 		Home: u.Home, Args: l.session.Args, Env: baseEnv(u.Name, u.Home, u.UID)}

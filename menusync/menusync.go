@@ -132,7 +132,7 @@ func Sync(ctx context.Context, o Options) (Result, error) {
 			return
 		}
 		ids := definitionIDs(o.AppsDir)
-		early <- byID(ids, fetchMetadata(ctx, o.Source, ids, knownIcons(o.DataHome, ids)))
+		early <- byID(ids, fetchMetadata(ctx, o.Source, ids, KnownIcons(o.DataHome, ids)))
 	}()
 	apps, invalid, err := Definitions(o.AppsDir, o.AppsOwner)
 	if err != nil {
@@ -289,7 +289,7 @@ func metadataOf(ctx context.Context, o Options, apps []config.App, early map[str
 	if len(late) == 0 || o.Source == nil {
 		return out
 	}
-	more := byID(late, fetchMetadata(ctx, o.Source, late, knownIcons(o.DataHome, late)))
+	more := byID(late, fetchMetadata(ctx, o.Source, late, KnownIcons(o.DataHome, late)))
 	for i, a := range apps {
 		if r, ok := more[a.ID]; ok {
 			out[i] = r
@@ -323,17 +323,12 @@ func renderAll(infos []appInfo, files, names map[string]string, o Options) []ren
 	return out
 }
 
-// KnownIcons is knownIcons, for the tray's own MetadataBatch calls.
-func KnownIcons(dataHome string, apps []string) []launcher.KnownIcon {
-	return knownIcons(dataHome, apps)
-}
-
-// knownIcons lists the icons of apps that sync installed and that are
+// KnownIcons lists the icons of apps that sync installed and that are
 // still there (the manifest's digest of each), so that the daemon leaves
 // out the bytes of those that did not change. Which of them are still ours
 // is decided by reading them only before one is replaced or removed
 // (ownedfiles).
-func knownIcons(dataHome string, apps []string) []launcher.KnownIcon {
+func KnownIcons(dataHome string, apps []string) []launcher.KnownIcon {
 	byIcon := map[string]string{}
 	for _, id := range apps {
 		byIcon[IconName(id)] = id
